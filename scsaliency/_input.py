@@ -1,0 +1,125 @@
+"""Checks on what users pass in, done before any long computation.
+
+Every error names the problem and what to do about it. Nothing here modifies the AnnData.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+#: Rows read at a time when a dense matrix is scanned, so a check never copies the whole matrix.
+_CHUNK = 4096
+
+
+def get_matrix(adata: AnnData, layer: str | None):
+    """Return ``adata.X`` or ``adata.layers[layer]`` without copying it."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass `layer=` naming the layer that holds counts.")
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(
+            f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers)}). "
+            "Pass layer=None to use adata.X."
+        )
+    return adata.layers[layer]
+
+
+def var_mask(adata: AnnData, mask_var: str | Sequence[bool] | np.ndarray | None) -> np.ndarray:
+    """Resolve ``mask_var`` as :func:`scanpy.pp.pca` does: a ``var`` column or a boolean mask."""
+    if mask_var is None:
+        return np.ones(adata.n_vars, dtype=bool)
+    if isinstance(mask_var, str):
+        if mask_var not in adata.var.columns:
+            raise KeyError(
+                f"mask_var={mask_var!r} is not a column of adata.var "
+                f"(columns: {list(adata.var.columns)}). Pass a boolean column name or a mask."
+            )
+        mask = adata.var[mask_var].to_numpy()
+    else:
+        mask = np.asarray(mask_var)
+    if mask.dtype != bool or mask.shape != (adata.n_vars,):
+        raise ValueError(
+            f"mask_var must be boolean with one entry per gene ({adata.n_vars}); "
+            f"got dtype {mask.dtype} and shape {mask.shape}."
+        )
+    if not mask.any():
+        raise ValueError("mask_var selects no gene; select at least one.")
+    return mask
+
+
+def _row_chunks(n: int, size: int = _CHUNK):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def check_counts(x, *, what: str = "adata.X") -> tuple[np.ndarray, np.ndarray]:
+    """Check that ``x`` holds finite, non-negative integer counts; return cell and gene totals.
+
+    Sparse matrices are checked through their stored values; dense and backed matrices in
+    row chunks, so nothing is densified as a whole.
+    """
+    n_obs, n_vars = x.shape
+    cell_totals = np.zeros(n_obs, dtype=np.float64)
+    gene_totals = np.zeros(n_vars, dtype=np.float64)
+
+    def check_values(values: np.ndarray) -> None:
+        if values.size == 0:
+            return
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"{what} contains NaN or infinite values. Counts must be finite; "
+                "fill or remove those entries before training."
+            )
+        if (values < 0).any():
+            raise ValueError(
+                f"{what} contains negative values, so it does not hold raw counts. "
+                "Pass layer= naming a layer of raw UMI counts (e.g. layer='counts')."
+            )
+        if not np.issubdtype(values.dtype, np.integer) and (values != np.round(values)).any():
+            raise ValueError(
+                f"{what} contains non-integer values, so it does not hold raw counts "
+                "(log-normalised data?). Pass layer= naming a layer of raw UMI counts "
+                "(e.g. layer='counts'), or keep a copy of the counts before normalising."
+            )
+
+    if sp.issparse(x):
+        check_values(np.asarray(x.data))
+        cell_totals = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
+        gene_totals = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
+        return cell_totals, gene_totals
+    for rows in _row_chunks(n_obs):
+        block = x[rows]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        check_values(block)
+        cell_totals[rows] = block.sum(axis=1)
+        gene_totals += block.sum(axis=0)
+    return cell_totals, gene_totals
+
+
+def check_obs_key(adata: AnnData, key: str) -> pd.Series:
+    """Return ``adata.obs[key]`` as categories; fail clearly for unknown keys or empty groups."""
+    if key not in adata.obs.columns:
+        raise KeyError(
+            f"groupby={key!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
+        )
+    col = adata.obs[key]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("category")
+    return col
+
+
+def check_group(labels: pd.Series, group: str, *, key: str) -> None:
+    """Fail clearly when ``group`` is not a category of ``labels`` or has no cells."""
+    if group not in labels.cat.categories:
+        raise KeyError(
+            f"Group {group!r} is not a category of obs[{key!r}] "
+            f"(categories: {list(labels.cat.categories)})."
+        )
+    if not (labels == group).any():
+        raise ValueError(f"Group {group!r} of obs[{key!r}] has no cells.")

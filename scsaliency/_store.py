@@ -1,0 +1,54 @@
+"""Write a trained model into ``adata.uns`` and rebuild it from there (h5ad-safe types only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from anndata import AnnData
+
+from .module import OrthoAE
+
+
+def module_to_uns(module: OrthoAE) -> dict[str, np.ndarray]:
+    """State dict as numpy arrays, keyed by parameter name."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def module_from_uns(entry: Mapping) -> OrthoAE:
+    """Rebuild the network stored by :func:`scsaliency.tl.ortho_ae` (evaluation mode, CPU)."""
+    params = entry["params"]
+    weights = entry["weights"]
+    module = OrthoAE(
+        n_genes=len(entry["var_names"]),
+        n_hidden=int(params["n_hidden"]),
+        n_latent=int(params["n_latent"]),
+        library_size=bool(params["library_size"]),
+    )
+    module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    return module.eval()
+
+
+def model_entry(adata: AnnData, key: str) -> Mapping:
+    """``adata.uns[key]`` checked to be a stored model, with a clear error otherwise."""
+    entry = adata.uns.get(key)
+    if entry is None or "weights" not in entry or "var_names" not in entry:
+        raise KeyError(
+            f"No trained model in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae(adata, "
+            f"key_added={key!r}) first."
+        )
+    return entry
+
+
+def model_genes(adata: AnnData, entry: Mapping) -> np.ndarray:
+    """Column indices in ``adata`` of the genes the model was trained on, in model order."""
+    names = np.asarray(entry["var_names"]).astype(str)
+    idx = adata.var_names.get_indexer(names)
+    if (idx < 0).any():
+        missing = names[idx < 0]
+        raise KeyError(
+            f"{len(missing)} of the model's {len(names)} genes are not in adata.var_names "
+            f"(e.g. {list(missing[:5])}). Use the AnnData the model was trained on."
+        )
+    return idx

@@ -1,0 +1,18 @@
+"""Real data sets (from a local data directory, the cache, or a download) and synthetic data."""
+
+from ._dmap import dmap_signatures, dmap_table
+from ._real import load, paul15, pbmc3k
+from ._registry import DATA_DIR_VAR, fetch, manifest
+from ._synthetic import synthetic
+
+__all__ = [
+    "pbmc3k",
+    "paul15",
+    "synthetic",
+    "dmap_signatures",
+    "dmap_table",
+    "load",
+    "fetch",
+    "manifest",
+    "DATA_DIR_VAR",
+]

@@ -1,0 +1,102 @@
+"""Find the files named in ``data_manifest.yaml``: local directory, cache, then download."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Environment variable naming a local directory with the data files (CI: ../shared/data).
+DATA_DIR_VAR = "SCSALIENCY_DATA_DIR"
+#: Environment variable overriding the cache directory.
+CACHE_DIR_VAR = "SCSALIENCY_CACHE_DIR"
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    """The parsed ``data_manifest.yaml`` shipped with the package."""
+    text = files("scsaliency.datasets").joinpath("data_manifest.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def entry(name: str) -> dict[str, Any]:
+    """Manifest entry of a data set or gene-set resource."""
+    m = manifest()
+    for section in ("datasets", "gene_sets"):
+        if name in m[section]:
+            return m[section][name]
+    known = sorted([*m["datasets"], *m["gene_sets"]])
+    raise KeyError(f"{name!r} is not in data_manifest.yaml (known: {known}).")
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept."""
+    if os.environ.get(CACHE_DIR_VAR):
+        return Path(os.environ[CACHE_DIR_VAR])
+    import pooch
+
+    return Path(pooch.os_cache("scsaliency"))
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def local_path(name: str) -> Path | None:
+    """The manifest file of ``name`` in the data directory or the cache, if it is there."""
+    fname = entry(name)["file"]
+    candidates = []
+    if os.environ.get(DATA_DIR_VAR):
+        candidates.append(Path(os.environ[DATA_DIR_VAR]) / fname)
+    candidates.append(cache_dir() / fname)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def fetch(name: str) -> Path:
+    """Path of the exact manifest file of ``name``: local, cached, or downloaded and hash-checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is not local and cannot be downloaded; the message names the variable
+        and the file.
+    """
+    found = local_path(name)
+    if found is not None:
+        return found
+    e = entry(name)
+    dl = e.get("download") or {}
+    if dl.get("url") and dl.get("sha256") == e["sha256"]:
+        import pooch
+
+        try:
+            return Path(
+                pooch.retrieve(
+                    dl["url"],
+                    known_hash=f"sha256:{e['sha256']}",
+                    fname=e["file"],
+                    path=cache_dir(),
+                    progressbar=False,
+                )
+            )
+        except Exception as err:  # network errors come in many types
+            raise FileNotFoundError(_missing(name, e, f" The download failed: {err}")) from err
+    raise FileNotFoundError(_missing(name, e, ""))
+
+
+def _missing(name: str, e: dict, extra: str) -> str:
+    return (
+        f"Data file {e['file']!r} ({name}) not found. Set the environment variable "
+        f"{DATA_DIR_VAR} to a directory that holds it (source: {e.get('source')}), or put it in "
+        f"{cache_dir()}.{extra}"
+    )

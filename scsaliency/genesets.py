@@ -1,0 +1,152 @@
+"""Gene sets: read them, name them, and match them to the genes a model uses.
+
+Gene sets come as a GMT path, a dict name -> genes, a decoupler-style DataFrame with columns
+``source`` and ``target``, or a resource name of ``data_manifest.yaml``: ``"hallmark"`` (human
+or mouse, told from the gene symbols) and ``"dmap"`` (hematopoietic signatures, see
+:func:`scsaliency.datasets.dmap_signatures`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+GeneSetsLike = str | Path | Mapping[str, Sequence[str]] | pd.DataFrame
+
+
+def read_gmt(path: str | Path) -> dict[str, list[str]]:
+    """Read a GMT file into ``{set name: genes}``.
+
+    Parsing is gseapy's (:func:`gseapy.read_gmt`), which strips CRLF line ends and skips blank
+    lines; empty gene fields and duplicate genes within a set are dropped here, keeping the
+    first occurrence.
+    """
+    import gseapy
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GMT file not found: {path}")
+    if not path.name.lower().endswith("gmt"):
+        raise ValueError(f"{path} does not end in .gmt; pass a GMT file or a dict of gene sets.")
+    raw = gseapy.read_gmt(str(path))
+    return {
+        name.strip(): list(dict.fromkeys(g.strip() for g in genes if g.strip()))
+        for name, genes in raw.items()
+    }
+
+
+def species_of(symbols: Sequence[str]) -> str:
+    """``"human"`` if most symbols are upper case (TP53), else ``"mouse"`` (Trp53)."""
+    s = pd.Index(symbols).astype(str)
+    s = s[s.str.contains("[A-Za-z]", regex=True)]
+    if len(s) == 0:
+        return "human"
+    return "human" if (s == s.str.upper()).mean() >= 0.5 else "mouse"
+
+
+def load_resource(name: str, var_names: Sequence[str], **kwargs) -> dict[str, list[str]]:
+    """Gene sets of a resource: ``"hallmark"`` (species from ``var_names``) or ``"dmap"``."""
+    from .datasets import dmap_signatures, fetch
+
+    key = name.lower()
+    if key == "hallmark":
+        key = f"hallmark_{species_of(var_names)}"
+    if key in ("hallmark_human", "hallmark_mouse"):
+        return read_gmt(fetch(key))
+    if key == "dmap":
+        return dmap_signatures(**kwargs)
+    raise KeyError(
+        f"Unknown gene-set resource {name!r}. Use 'hallmark', 'hallmark_human', "
+        "'hallmark_mouse', 'dmap', a GMT path, a dict or a DataFrame with source/target columns."
+    )
+
+
+def as_dict(
+    gene_sets: GeneSetsLike, var_names: Sequence[str] = (), **kwargs
+) -> dict[str, list[str]]:
+    """Any accepted form of gene sets as ``{name: genes}``."""
+    if isinstance(gene_sets, pd.DataFrame):
+        missing = {"source", "target"} - set(gene_sets.columns)
+        if missing:
+            raise ValueError(
+                f"Gene-set DataFrame needs columns 'source' and 'target'; missing {missing}."
+            )
+        return {
+            str(k): list(dict.fromkeys(v.astype(str)))
+            for k, v in gene_sets.groupby("source", sort=False, observed=True)["target"]
+        }
+    if isinstance(gene_sets, Mapping):
+        return {str(k): list(dict.fromkeys(map(str, v))) for k, v in gene_sets.items()}
+    if isinstance(gene_sets, (str, Path)):
+        p = Path(gene_sets)
+        if p.suffix.lower() == ".gmt" or p.is_file():
+            return read_gmt(p)
+        return load_resource(str(gene_sets), var_names, **kwargs)
+    raise TypeError(f"Cannot read gene sets from a {type(gene_sets).__name__}.")
+
+
+@dataclass
+class MatchedGeneSets:
+    """Gene sets matched to a model's genes.
+
+    ``membership`` is genes x sets (boolean, model gene order); ``table`` has one row per set
+    with its original size and its overlap with the model's genes.
+    """
+
+    names: list[str]
+    genes: dict[str, list[str]]
+    membership: np.ndarray
+    table: pd.DataFrame
+
+    def long(self) -> pd.DataFrame:
+        """Decoupler-style ``source``/``target`` table of the genes used."""
+        return pd.DataFrame(
+            [(s, g) for s in self.names for g in self.genes[s]], columns=["source", "target"]
+        )
+
+
+def match(
+    gene_sets: Mapping[str, Sequence[str]], model_genes: Sequence[str], *, min_size: int = 5
+) -> MatchedGeneSets:
+    """Match sets to ``model_genes`` case-insensitively; drop sets with fewer than ``min_size``.
+
+    A warning names the dropped sets; a :class:`ValueError` is raised when none is left.
+    """
+    model_genes = pd.Index(model_genes).astype(str)
+    upper = pd.Index(model_genes.str.upper())
+    first = ~upper.duplicated()
+    pos = pd.Series(np.flatnonzero(first), index=upper[first])
+    rows, genes_used, kept, dropped = [], {}, [], []
+    for name, genes in gene_sets.items():
+        hits = pos.reindex(pd.Index(dict.fromkeys(g.upper() for g in genes))).dropna().astype(int)
+        rows.append((name, len(set(g.upper() for g in genes)), len(hits)))
+        if len(hits) >= min_size:
+            kept.append(name)
+            genes_used[name] = list(model_genes[hits.to_numpy()])
+        else:
+            dropped.append(f"{name} ({len(hits)})")
+    table = pd.DataFrame(rows, columns=["gene_set", "set_size", "overlap"]).set_index("gene_set")
+    table["used"] = table.index.isin(kept)
+    if not kept:
+        best = table["overlap"].max() if len(table) else 0
+        raise ValueError(
+            f"No gene set shares at least min_size={min_size} genes with the model's "
+            f"{len(model_genes)} genes (best overlap: {best}). "
+            "Check the species and symbol type of the gene sets (e.g. human 'hallmark_human' vs "
+            "mouse 'hallmark_mouse', symbols vs Ensembl ids) or lower min_size."
+        )
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} gene sets overlap the model's genes in fewer than {min_size} genes "
+            f"and are left out: {', '.join(dropped)}.",
+            stacklevel=3,
+        )
+    membership = np.zeros((len(model_genes), len(kept)), dtype=bool)
+    for j, name in enumerate(kept):
+        membership[model_genes.get_indexer(genes_used[name]), j] = True
+    return MatchedGeneSets(kept, genes_used, membership, table)

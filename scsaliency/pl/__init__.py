@@ -1,0 +1,3 @@
+"""Plots of what :mod:`scsaliency.tl` stored."""
+
+__all__: list[str] = []

@@ -1,0 +1,192 @@
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import scsaliency as ss
+from scsaliency.module import OrthoAE, poisson_nll
+
+from .conftest import requires_pbmc
+
+FAST = dict(n_latent=6, n_hidden=16, max_epochs=5, progress=False)
+
+
+def test_shapes_and_keys(counts):
+    ss.tl.ortho_ae(counts, **FAST)
+    z = counts.obsm["X_ortho_ae"]
+    assert z.shape == (counts.n_obs, 6) and z.dtype == np.float32
+    entry = counts.uns["ortho_ae"]
+    assert set(entry) == {"params", "history", "var_names", "weights"}
+    hist = entry["history"]
+    assert list(hist.columns) == ["train_loss", "val_loss", "ortho_penalty", "unit_corr_norm"]
+    assert len(hist) == entry["params"]["n_epochs"] <= 5
+    assert np.isfinite(hist.to_numpy()).all()
+    assert len(entry["var_names"]) == counts.n_vars
+
+
+def test_key_added_and_copy(counts):
+    out = ss.tl.ortho_ae(counts, key_added="ae2", copy=True, **FAST)
+    assert "X_ae2" in out.obsm and "ae2" in out.uns
+    assert "X_ae2" not in counts.obsm and "ae2" not in counts.uns
+
+
+def test_same_seed_same_numbers(counts):
+    a = ss.tl.ortho_ae(counts, copy=True, random_state=3, **FAST).obsm["X_ortho_ae"]
+    b = ss.tl.ortho_ae(counts, copy=True, random_state=3, **FAST).obsm["X_ortho_ae"]
+    c = ss.tl.ortho_ae(counts, copy=True, random_state=4, **FAST).obsm["X_ortho_ae"]
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_penalty_reaches_gradient():
+    torch.manual_seed(0)
+    m = OrthoAE(30, 16, 8)
+    x = torch.poisson(torch.full((20, 30), 2.0))
+    w = m.encoder_linears[-1].weight
+
+    def grad(weight):
+        m.zero_grad()
+        z, rate = m(x)
+        (poisson_nll(rate, x) + weight * m.ortho_penalty()).backward()
+        return w.grad.clone()
+
+    g0, g1 = grad(0.0), grad(1.0)
+    m.zero_grad()
+    m.ortho_penalty().backward()
+    assert w.grad.abs().sum() > 0
+    # The penalty's own gradient is exactly what weight 1 adds to the data gradient.
+    torch.testing.assert_close(g1 - g0, w.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_penalty_lowers_orthogonality_error(counts):
+    kw = dict(n_latent=8, n_hidden=16, max_epochs=30, patience=100, lr=0.01, progress=False)
+    on = ss.tl.ortho_ae(counts, copy=True, ortho_weight=1.0, **kw)
+    off = ss.tl.ortho_ae(counts, copy=True, ortho_weight=0.0, **kw)
+    pen_on = on.uns["ortho_ae"]["history"]["ortho_penalty"].iloc[-1]
+    pen_off = off.uns["ortho_ae"]["history"]["ortho_penalty"].iloc[-1]
+    assert pen_on < 0.5 * pen_off
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
+def test_dense_and_sparse_agree(counts, fmt):
+    ref = ss.tl.ortho_ae(counts, copy=True, **FAST).obsm["X_ortho_ae"]
+    b = counts.copy()
+    b.X = {"dense": b.X.toarray(), "csr": sp.csr_matrix(b.X), "csc": sp.csc_matrix(b.X)}[fmt]
+    out = ss.tl.ortho_ae(b, copy=True, **FAST).obsm["X_ortho_ae"]
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_layer_and_input_untouched(counts):
+    counts.layers["counts"] = counts.X.copy()
+    counts.X = np.log1p(counts.X.toarray())
+    before_x, before_l = counts.X.copy(), counts.layers["counts"].copy()
+    with pytest.raises(ValueError, match="non-integer.*layer="):
+        ss.tl.ortho_ae(counts, **FAST)
+    ss.tl.ortho_ae(counts, layer="counts", **FAST)
+    np.testing.assert_array_equal(counts.X, before_x)
+    assert (counts.layers["counts"] != before_l).nnz == 0
+    assert counts.uns["ortho_ae"]["params"]["layer"] == "counts"
+
+
+def test_mask_var(counts):
+    counts.var["use"] = np.arange(counts.n_vars) % 2 == 0
+    ss.tl.ortho_ae(counts, mask_var="use", **FAST)
+    assert list(counts.uns["ortho_ae"]["var_names"]) == list(counts.var_names[counts.var["use"]])
+    ss.tl.ortho_ae(counts, mask_var=counts.var["use"].to_numpy(), key_added="m2", **FAST)
+    assert len(counts.uns["m2"]["var_names"]) == counts.n_vars // 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "kwargs", "error", "match"),
+    [
+        (lambda a: a.X.data.__setitem__(0, -1), {}, ValueError, "negative"),
+        (
+            lambda a: setattr(a, "X", a.X.astype(np.float32)) or a.X.data.__setitem__(0, np.nan),
+            {},
+            ValueError,
+            "NaN",
+        ),
+        (
+            lambda a: setattr(a, "X", a.X.astype(np.float32)) or a.X.data.__setitem__(0, np.inf),
+            {},
+            ValueError,
+            "infinite",
+        ),
+        (lambda a: None, {"n_latent": 500}, ValueError, "n_latent=500"),
+        (lambda a: None, {"layer": "nope"}, KeyError, "Layer 'nope'"),
+        (lambda a: None, {"mask_var": "nope"}, KeyError, "mask_var='nope'"),
+        (lambda a: None, {"mask_var": np.zeros(3, bool)}, ValueError, "one entry per gene"),
+    ],
+)
+def test_bad_input(counts, mutate, kwargs, error, match):
+    mutate(counts)
+    with pytest.raises(error, match=match):
+        ss.tl.ortho_ae(counts, **{**FAST, **kwargs})
+    assert "ortho_ae" not in counts.uns
+
+
+def test_zero_cells_and_genes(counts):
+    x = counts.X.tolil()
+    x[0, :] = 0
+    x[:, 5] = 0
+    counts.X = x.tocsr()
+    with pytest.warns(UserWarning) as record:
+        ss.tl.ortho_ae(counts, **FAST)
+    text = " ".join(str(r.message) for r in record)
+    assert "1 selected genes have no counts" in text and "1 cells have no counts" in text
+    assert counts.var_names[5] not in set(counts.uns["ortho_ae"]["var_names"])
+    assert np.isfinite(counts.obsm["X_ortho_ae"]).all()
+
+
+def test_h5ad_round_trip_and_get_model(trained, tmp_path):
+    path = tmp_path / "a.h5ad"
+    trained.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    m = ss.get.model(back)
+    genes = back.var_names.get_indexer(back.uns["ortho_ae"]["var_names"])
+    x = torch.as_tensor(back.X[:, genes].toarray(), dtype=torch.float32)
+    with torch.no_grad():
+        z = m.encode(x).numpy()
+    np.testing.assert_allclose(z, trained.obsm["X_ortho_ae"], rtol=1e-5, atol=1e-6)
+    assert back.uns["ortho_ae"]["history"].shape == trained.uns["ortho_ae"]["history"].shape
+
+
+def test_get_model_without_training(counts):
+    with pytest.raises(KeyError, match="Run scsaliency.tl.ortho_ae"):
+        ss.get.model(counts)
+
+
+def test_sgd_and_full_batch(counts):
+    ss.tl.ortho_ae(counts, optimizer="sgd", batch_size=None, **FAST)
+    p = counts.uns["ortho_ae"]["params"]
+    assert p["optimizer"] == "sgd" and p["batch_size"] == 0
+
+
+def test_early_stopping_restores_best(counts):
+    ss.tl.ortho_ae(
+        counts, n_latent=4, n_hidden=8, max_epochs=400, patience=3, lr=0.05, progress=False
+    )
+    p = counts.uns["ortho_ae"]["params"]
+    hist = counts.uns["ortho_ae"]["history"]
+    assert p["stopped_early"] and p["n_epochs"] == p["best_epoch"] + 4
+    assert hist["val_loss"].idxmin() == str(p["best_epoch"])
+
+
+@requires_pbmc
+def test_pbmc3k_real_data():
+    adata = ss.datasets.pbmc3k()
+    adata = adata[adata.obs["cell_type"].notna()].copy()
+    expressed = np.asarray((adata.X > 0).sum(0)).ravel() >= 50
+    ss.tl.ortho_ae(adata, mask_var=expressed, n_latent=16, max_epochs=30, progress=False)
+    z = adata.obsm["X_ortho_ae"]
+    # The representation separates cell types: B cells vs CD14+ monocytes differ on some unit
+    # by far more than the within-group spread.
+    b = z[(adata.obs["cell_type"] == "B").to_numpy()]
+    m = z[(adata.obs["cell_type"] == "CD14+ Mono").to_numpy()]
+    effect = np.abs(b.mean(0) - m.mean(0)) / np.sqrt((b.var(0) + m.var(0)) / 2 + 1e-12)
+    assert effect.max() > 2
+    assert (
+        adata.uns["ortho_ae"]["history"]["val_loss"].iloc[-1]
+        < adata.uns["ortho_ae"]["history"]["val_loss"].iloc[0]
+    )
