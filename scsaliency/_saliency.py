@@ -13,7 +13,7 @@ Guided backpropagation (Springenberg et al. 2015, used by Kinalis et al. 2019) i
 with negative gradients clipped at every nonlinearity. The result is the same as one backward
 pass per unit with a guided Softplus (:func:`reference_saliency`), but the units share every
 matrix product. For ``"guided_x_input"`` only the genes a cell expresses can contribute, so
-``J`` is evaluated at those (cell, gene) pairs only.
+``J`` is evaluated at those (cell, gene) pairs only (:func:`expressed_saliency`).
 """
 
 from __future__ import annotations
@@ -164,25 +164,34 @@ def saliency_pass(
     p_sum = torch.zeros(n_groups, n_units, n_sets, dtype=torch.float64, device=device)
     p_sq = torch.zeros_like(p_sum)
     guided = method != "gradient"
+    members = None if projection is None else _gene_set_lists(projection, device)
     bar = tqdm(total=data.n_obs, desc=f"saliency ({method})", unit="cell", disable=not progress)
     for idx, counts in data.batches(None, batch_size, device=device):
         code = torch.as_tensor(codes[idx], device=device)
         x_in = module.network_input(counts, module.size_factors(counts))
         input_sum += x_in.sum(0, dtype=torch.float64)
-        g = hidden_gradients(module, x_in, guided=guided)  # cells x units x hidden
+        if not (code >= 0).any():
+            bar.update(len(idx))
+            continue
         if method == "guided_x_input":
-            sal, cols = _sparse_x_input(g, w1, x_in)  # cells x units x nnz, cells x nnz
+            rows, cols, values = expressed_saliency(module, x_in, guided=True)
+            keep = code[rows] >= 0
+            rows, cols, values = rows[keep], cols[keep], values[keep]
+            if keep_gene_maps:
+                sums.index_add_(0, code[rows] * n_genes + cols, values.double())
+            if members is not None:
+                per_cell = _project_pairs(rows, cols, values, members, len(idx))
         else:
+            g = hidden_gradients(module, x_in, guided=guided)
             sal = (g @ w1).abs()  # cells x units x genes
-            cols = None
-        keep = code >= 0
-        if keep_gene_maps and keep.any():
-            _add_gene_maps(
-                sums, sal[keep], cols[keep] if cols is not None else None, code[keep], n_genes
-            )
-        if proj is not None and keep.any():
-            pc = sal @ proj if cols is None else torch.bmm(sal, proj[cols])  # cells x units x sets
-            pc = pc[keep].double()
+            keep = code >= 0
+            if keep_gene_maps:
+                _add_dense_maps(sums, sal[keep], code[keep], n_genes)
+            if proj is not None:
+                per_cell = sal @ proj  # cells x units x sets
+        if proj is not None:
+            keep = code >= 0
+            pc = per_cell[keep].double()
             p_sum.index_add_(0, code[keep], pc)
             p_sq.index_add_(0, code[keep], pc * pc)
         bar.update(len(idx))
@@ -200,39 +209,60 @@ def saliency_pass(
     )
 
 
-def _sparse_x_input(g, w1, x_in):
-    """|J * x| at each cell's expressed genes only, padded to the cell with most genes.
+def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = True):
+    """|J * x| at the non-zero (cell, gene) pairs of the input only.
 
-    Returns ``(cells x units x P, cells x P gene indices)``; padding has value 0 at gene 0,
-    so it adds nothing to any sum.
+    For the two-layer encoder the gradient factorises,
+    ``J[b, k, g] = s2[b, k] * sum_h A[k, h] s1[b, h] W1[h, g]`` with ``s = sigmoid(z)`` and
+    ``A = relu(W2)`` (guided) or ``W2``, so each expressed pair costs one row of a single
+    ``pairs x hidden`` by ``hidden x units`` product and nothing is padded.
+
+    Returns
+    -------
+    ``(rows, cols, values)``: cell and gene index of each pair and its units' values (pairs x
+    units).
     """
+    first, second = module.encoder_linears  # the architecture has exactly two encoder layers
+    z1 = first(x_in)
+    s1 = torch.sigmoid(z1)
+    s2 = torch.sigmoid(second(F.softplus(z1)))
+    a = second.weight.clamp_min(0) if guided else second.weight  # units x hidden
     rows, cols = x_in.nonzero(as_tuple=True)
-    n_cells = x_in.shape[0]
-    per_cell = torch.bincount(rows, minlength=n_cells)
-    width = int(per_cell.max()) if len(rows) else 1
-    start = torch.cumsum(per_cell, 0) - per_cell
-    pos = torch.arange(len(rows), device=x_in.device) - start[rows]
-    col_pad = torch.zeros(n_cells, width, dtype=torch.long, device=x_in.device)
-    val_pad = torch.zeros(n_cells, width, dtype=x_in.dtype, device=x_in.device)
-    col_pad[rows, pos] = cols
-    val_pad[rows, pos] = x_in[rows, cols]
-    w_sel = w1.T[col_pad]  # cells x P x hidden
-    j = torch.bmm(g, w_sel.transpose(1, 2))  # cells x units x P
-    return (j * val_pad.unsqueeze(1)).abs(), col_pad
+    q = s1[rows] * first.weight.T[cols]  # pairs x hidden
+    values = (q @ a.T) * s2[rows] * x_in[rows, cols].unsqueeze(1)
+    return rows, cols, values.abs()
 
 
-def _add_gene_maps(sums, sal, cols, code, n_genes):
-    """Add per-cell saliency into the (group x gene) x unit sums.
+def _gene_set_lists(projection: np.ndarray, device) -> tuple[torch.Tensor, ...]:
+    """Projection (genes x sets) as CSR arrays: per gene, its sets and weights."""
+    genes, sets = np.nonzero(projection)
+    ptr = np.zeros(projection.shape[0] + 1, dtype=np.int64)
+    np.add.at(ptr, genes + 1, 1)
+    as_t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    return (
+        as_t(np.cumsum(ptr), torch.long),
+        as_t(sets, torch.long),
+        as_t(projection[genes, sets], torch.float32),
+        projection.shape[1],
+    )
 
-    Dense input (``cols is None``, cells x units x genes) goes through one matrix product with
-    the groups' one-hot matrix; sparse input (cells x units x P) through ``index_add``.
-    """
-    n_cells, n_units, width = sal.shape
-    if cols is None:
-        n_groups = sums.shape[0] // n_genes
-        onehot = F.one_hot(code, n_groups).T.to(sal.dtype)  # groups x cells
-        contrib = (onehot @ sal.reshape(n_cells, -1)).reshape(n_groups, n_units, n_genes)
-        sums += contrib.transpose(1, 2).reshape(-1, n_units).double()
-        return
-    flat = (code.unsqueeze(1) * n_genes + cols).reshape(-1)
-    sums.index_add_(0, flat, sal.transpose(1, 2).reshape(-1, n_units).double())
+
+def _project_pairs(rows, cols, values, members, n_cells) -> torch.Tensor:
+    """Per-cell set impacts (cells x units x sets) from (cell, gene) pair values."""
+    ptr, set_idx, weight, n_sets = members
+    count = ptr[cols + 1] - ptr[cols]
+    pair = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), count)
+    first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+    edge = ptr[cols][pair] + torch.arange(len(pair), device=rows.device) - first
+    out = torch.zeros(n_cells * n_sets, values.shape[1], dtype=values.dtype, device=values.device)
+    out.index_add_(0, rows[pair] * n_sets + set_idx[edge], values[pair] * weight[edge, None])
+    return out.reshape(n_cells, n_sets, -1).transpose(1, 2)
+
+
+def _add_dense_maps(sums, sal, code, n_genes):
+    """Add per-cell saliency (cells x units x genes) into the (group x gene) x unit sums."""
+    n_cells, n_units, _ = sal.shape
+    n_groups = sums.shape[0] // n_genes
+    onehot = F.one_hot(code, n_groups).T.to(sal.dtype)  # groups x cells
+    contrib = (onehot @ sal.reshape(n_cells, -1)).reshape(n_groups, n_units, n_genes)
+    sums += contrib.transpose(1, 2).reshape(-1, n_units).double()
