@@ -46,12 +46,17 @@ def null_impacts(
     return saliency[order[draws]].mean(axis=1)
 
 
-def empirical(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z-score and one-sided empirical p (``(1 + #null >= obs) / (n_null + 1)``) per unit."""
+def empirical(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, ...]:
+    """z-score, normal-approximation p and empirical p (one-sided, larger than null) per unit.
+
+    The normal p is ``norm.sf(z)``, as decoupler's ``norm`` methods compute theirs; unlike the
+    empirical p (``(1 + #null >= obs) / (n_null + 1)``) it is not limited to a resolution of
+    ``1 / (n_null + 1)``, which multiple-testing correction over many (set, unit) pairs needs.
+    """
     sd = null.std(axis=0, ddof=1)
     z = (observed - null.mean(axis=0)) / np.where(sd > 0, sd, np.nan)
-    p = (1 + (null >= observed).sum(axis=0)) / (len(null) + 1)
-    return z, p
+    p_emp = (1 + (null >= observed).sum(axis=0)) / (len(null) + 1)
+    return z, stats.norm.sf(z), p_emp
 
 
 def welch(m1, v1, n1, m2, v2, n2) -> tuple[np.ndarray, np.ndarray]:

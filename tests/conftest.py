@@ -36,3 +36,26 @@ def trained():
     adata = ss.datasets.synthetic(n_cells=400, n_genes=200, n_groups=3, random_state=1)
     ss.tl.ortho_ae(adata, n_latent=8, n_hidden=32, max_epochs=40, progress=False)
     return adata
+
+
+@pytest.fixture(scope="session")
+def pbmc_results():
+    """PBMC 3k (labelled cells, Hallmark + marker genes) trained, with saliency and impact.
+
+    Shared read-only by the plot tests; a short training keeps the suite fast.
+    """
+    import numpy as np
+
+    if not _have("pbmc3k"):
+        pytest.skip("PBMC 3k file not in data dir")
+    adata = ss.datasets.pbmc3k()
+    adata = adata[adata.obs["cell_type"].notna()].copy()
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
+    sets = {**ss.genesets.as_dict("hallmark", adata.var_names), **ss.datasets.pbmc_markers()}
+    genes = {g.upper() for s in sets.values() for g in s}
+    detected = np.asarray((adata.X > 0).sum(0)).ravel() >= 3
+    adata.var["used"] = detected & adata.var_names.str.upper().isin(genes)
+    ss.tl.ortho_ae(adata, mask_var="used", max_epochs=25, progress=False)
+    ss.tl.saliency(adata, groupby="cell_type", progress=False)
+    ss.tl.geneset_impact(adata, sets, groupby="cell_type", n_null=200, progress=False)
+    return adata

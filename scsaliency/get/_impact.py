@@ -31,10 +31,10 @@ def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     Returns
     -------
     One row per (gene set, unit): ``gene_set``, ``unit``, ``impact``, ``scaled`` and, if
-    computed, ``zscore``, ``pval``, ``padj``.
+    computed, ``zscore``, ``pval``, ``padj``, ``pval_emp``.
     """
     e = _entry(adata, key)
-    cols = [c for c in ("impact", "scaled", "zscore", "pval", "padj") if c in e]
+    cols = [c for c in ("impact", "scaled", "zscore", "pval", "padj", "pval_emp") if c in e]
     long = [e[c].rename_axis(index="gene_set", columns="unit").stack().rename(c) for c in cols]
     return pd.concat(long, axis=1).reset_index()
 

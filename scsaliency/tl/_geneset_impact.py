@@ -36,7 +36,9 @@ def geneset_impact(
     ``n_null`` random sets drawn from the model's genes, matched gene by gene on mean
     expression as :func:`scanpy.tl.score_genes` picks control genes (``n_bins`` bins); this
     gives a z-score, an empirical one-sided p and a Benjamini-Hochberg adjusted p over all
-    (set, unit) pairs.
+    (set, unit) pairs. The p-value is one-sided (impact above the null) from the z-score under a
+    normal approximation of the null, so it is not limited to the empirical p's resolution of
+    ``1 / (n_null + 1)``; the empirical p is stored too.
 
     Parameters
     ----------
@@ -79,8 +81,9 @@ def geneset_impact(
         Mean saliency over each set's genes.
     ``"scaled"``
         The paper's scaled impact: ``impact`` min-max scaled over the whole table to [0, 1].
-    ``"zscore"``, ``"pval"``, ``"padj"``
-        Against expression-matched random sets (absent with ``n_null=0``).
+    ``"zscore"``, ``"pval"``, ``"padj"``, ``"pval_emp"``
+        Against expression-matched random sets (absent with ``n_null=0``): z-score, normal p,
+        its Benjamini-Hochberg adjustment over all (set, unit) pairs, empirical p.
     ``"gene_sets"``
         Long table (``source``, ``target``) of the genes used per set; ``"set_table"``: per
         set, its size, its overlap with the model's genes and whether it was used.
@@ -123,13 +126,14 @@ def geneset_impact(
     if n_null > 0:
         rng = np.random.default_rng(random_state)
         bins = _stats.expression_bins(np.asarray(sal_entry["input_mean"]), n_bins)
-        z = np.empty_like(impact)
-        p = np.empty_like(impact)
+        z, p, p_emp = (np.empty_like(impact) for _ in range(3))
         for j in range(len(sets.names)):
             members = np.flatnonzero(sets.membership[:, j])
             null = _stats.null_impacts(values, members, bins, n_null, rng)
-            z[j], p[j] = _stats.empirical(impact[j], null)
-        out.update(zscore=frame(z), pval=frame(p), padj=frame(_stats.bh_adjust(p)))
+            z[j], p[j], p_emp[j] = _stats.empirical(impact[j], null)
+        out.update(
+            zscore=frame(z), pval=frame(p), padj=frame(_stats.bh_adjust(p)), pval_emp=frame(p_emp)
+        )
 
     if codes is not None:
         params = sal_entry["params"]
