@@ -45,15 +45,20 @@ def baseline(adata, sets):
 
 
 def main():
-    print("# 1,500 cells x 1,000 genes, 5 groups, one 20-gene program per group, 10 decoy sets")
+    print(
+        "# 1,500 cells x 1,000 genes, 5 groups, one 10-gene program per group, 10 decoy "
+        "sets, NB dispersion 0.5; 3 data seeds per fold change"
+    )
     results = {}
-    for fold in (1.25, 1.5, 2.0):
+    for fold in (1.05, 1.1, 1.2):
         for seed in range(3):
             a = ss.datasets.synthetic(
                 n_cells=1500,
                 n_genes=1000,
                 n_groups=5,
                 n_decoys=10,
+                program_size=10,
+                dispersion=0.5,
                 fold_change=fold,
                 random_state=seed,
             )

@@ -42,62 +42,42 @@ def _read_input(spec: str) -> AnnData:
     )
 
 
-def _gene_mask(adata: AnnData, how: str, gene_sets: list[str], min_cells: int) -> np.ndarray:
+def _gene_sets(specs: list[str], var_names) -> dict[str, list[str]]:
     from .genesets import as_dict
 
+    sets: dict[str, list[str]] = {}
+    for spec in specs:
+        try:
+            sets.update(as_dict(spec, var_names))
+        except (KeyError, FileNotFoundError, ValueError) as err:
+            raise CLIError(str(err).strip("'\"")) from err
+    return sets
+
+
+def _gene_mask(adata: AnnData, how: str, sets: dict[str, list[str]], min_cells: int) -> np.ndarray:
     detected = np.asarray((adata.X > 0).sum(0)).ravel() >= min_cells
-    if how == "all" or not gene_sets:
+    if how == "all" or not sets:
         return detected
-    union: set[str] = set()
-    for g in gene_sets:
-        union |= {x.upper() for genes in as_dict(g, adata.var_names).values() for x in genes}
+    union = {g.upper() for genes in sets.values() for g in genes}
     return detected & adata.var_names.str.upper().isin(union)
 
 
-def run(args: argparse.Namespace) -> None:
-    """The main job; see ``scsaliency run --help``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _umaps(adata: AnnData, mask: np.ndarray, groupby: str | None, seed: int, out: Path) -> None:
+    """UMAP of the input (log-normalised counts, 50 PCs) next to UMAP of the representation."""
     import matplotlib.pyplot as plt
     import scanpy as sc
 
-    from . import tl
-
-    out = Path(args.out)
-    adata = _read_input(args.input)
-    if args.groupby is not None and args.groupby not in adata.obs.columns:
-        raise CLIError(
-            f"--groupby {args.groupby!r} is not a column of obs "
-            f"(columns: {', '.join(adata.obs.columns)})."
-        )
-    if args.groupby is not None:
-        adata = adata[adata.obs[args.groupby].notna()].copy()
-    try:
-        mask = _gene_mask(adata, args.genes, args.gene_sets, args.min_cells)
-    except (KeyError, FileNotFoundError, ValueError) as err:
-        raise CLIError(str(err).strip("'\"")) from err
-    out.mkdir(parents=True, exist_ok=True)
-    progress = not args.quiet
-    tl.ortho_ae(
-        adata,
-        mask_var=mask,
-        n_latent=args.n_latent,
-        random_state=args.seed,
-        max_epochs=args.max_epochs,
-        progress=progress,
-    )
-
-    # UMAP of the input (log-normalised counts, 50 PCs) next to UMAP of the representation.
     b = adata.copy()
     sc.pp.normalize_total(b, target_sum=1e4)
     sc.pp.log1p(b)
-    sc.pp.pca(b, n_comps=min(50, b.n_vars - 1, b.n_obs - 1), mask_var=mask, random_state=args.seed)
-    sc.pp.neighbors(b, random_state=args.seed)
-    sc.tl.umap(b, random_state=args.seed)
+    sc.pp.pca(
+        b, n_comps=min(50, int(mask.sum()) - 1, b.n_obs - 1), mask_var=mask, random_state=seed
+    )
+    sc.pp.neighbors(b, random_state=seed)
+    sc.tl.umap(b, random_state=seed)
     adata.obsm["X_umap_input"] = b.obsm["X_umap"]
-    sc.pp.neighbors(adata, use_rep="X_ortho_ae", key_added="ortho_ae", random_state=args.seed)
-    sc.tl.umap(adata, neighbors_key="ortho_ae", random_state=args.seed)
+    sc.pp.neighbors(adata, use_rep="X_ortho_ae", key_added="ortho_ae_neighbors", random_state=seed)
+    sc.tl.umap(adata, neighbors_key="ortho_ae_neighbors", random_state=seed)
     adata.obsm["X_umap_ortho_ae"] = adata.obsm.pop("X_umap")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for ax, basis, title in [
@@ -107,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
         sc.pl.embedding(
             adata,
             basis=basis,
-            color=args.groupby,
+            color=groupby,
             ax=ax,
             show=False,
             title=title,
@@ -115,9 +95,111 @@ def run(args: argparse.Namespace) -> None:
         )
     fig.savefig(out / "umap.png", dpi=120)
     plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The main job; see ``scsaliency run --help``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import get, pl, tl
+
+    out = Path(args.out)
+    adata = _read_input(args.input)
+    if args.groupby is not None and args.groupby not in adata.obs.columns:
+        raise CLIError(
+            f"--groupby {args.groupby!r} is not a column of obs "
+            f"(columns: {', '.join(adata.obs.columns) or 'none'})."
+        )
+    if args.groupby is not None:
+        adata = adata[adata.obs[args.groupby].notna()].copy()
+        adata.obs[args.groupby] = adata.obs[args.groupby].astype(str).astype("category")
+    if not args.gene_sets:
+        raise CLIError("give at least one --gene-sets (e.g. --gene-sets hallmark).")
+    sets = _gene_sets(args.gene_sets, adata.var_names)
+    mask = _gene_mask(adata, args.genes, sets, args.min_cells)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.quiet
+    try:
+        tl.ortho_ae(
+            adata,
+            mask_var=mask,
+            n_latent=args.n_latent,
+            random_state=args.seed,
+            max_epochs=args.max_epochs,
+            progress=progress,
+        )
+        tl.saliency(adata, groupby=args.groupby, progress=progress)
+        tl.geneset_impact(
+            adata,
+            sets,
+            groupby=args.groupby,
+            min_size=args.min_size,
+            random_state=args.seed,
+            progress=progress,
+        )
+    except (ValueError, KeyError) as err:
+        raise CLIError(str(err).strip("'\"")) from err
+
+    _umaps(adata, mask, args.groupby, args.seed, out)
+    figures = {"umap.png": "UMAP of the input and of the representation"}
+    get.impact(adata).to_csv(out / "impact.csv", index=False)
+    tables = ["impact.csv"]
+    for name, kwargs, caption in [
+        ("impact_heatmap.png", {}, "Scaled impact of gene sets on units (dot: padj < 0.05)"),
+        ("impact_zscore.png", {"values": "zscore"}, "Impact against matched random sets"),
+    ]:
+        pl.impact_heatmap(adata, save=out / name, show=False, **kwargs)
+        plt.close("all")
+        figures[name] = caption
+    pl.training_history(adata, save=out / "training_history.png", show=False)
+    plt.close("all")
+    figures["training_history.png"] = "Training history"
+    if args.groupby is not None:
+        groups = list(adata.uns["geneset_impact"]["groups"])
+        diffs = [get.impact_diff(adata, g).assign(group1=g, group2="rest") for g in groups]
+        import pandas as pd
+
+        pd.concat(diffs).to_csv(out / "impact_diff.csv", index=False)
+        tables.append("impact_diff.csv")
+        for g in groups:
+            safe = "".join(c if c.isalnum() else "_" for c in g)
+            name = f"impact_diff_{safe}.png"
+            pl.impact_diff(adata, args.groupby, g, save=out / name, show=False)
+            plt.close("all")
+            figures[name] = f"{g} against the rest"
     adata.write_h5ad(out / "adata.h5ad")
+    _report(out, adata, args, figures, tables)
     if progress:
-        print(f"wrote {out}/adata.h5ad and {out}/umap.png", file=sys.stderr)
+        print(f"wrote {out}/report.html", file=sys.stderr)
+
+
+def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: list[str]) -> None:
+    import html
+
+    p = adata.uns["ortho_ae"]["params"]
+    e = adata.uns["geneset_impact"]
+    top = adata.uns["geneset_impact"]["zscore"].max(axis=1).sort_values(ascending=False).head(10)
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in top.items())
+    figs = "".join(
+        f"<figure><img src='{f}' style='max-width:100%'><figcaption>"
+        f"{html.escape(c)}</figcaption></figure>"
+        for f, c in figures.items()
+    )
+    links = ", ".join(f"<a href='{t}'>{t}</a>" for t in [*tables, "adata.h5ad"])
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>scsaliency report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td{{padding:0 1em}}</style>
+</head><body><h1>scsaliency: {html.escape(args.input)}</h1>
+<p>{adata.n_obs} cells, {len(adata.uns["ortho_ae"]["var_names"])} genes used,
+{p["n_latent"]} units; trained {p["n_epochs"]} epochs (best {p["best_epoch"] + 1}) on
+{html.escape(p["device"])}; {len(e["impact"])} gene sets
+({", ".join(map(html.escape, args.gene_sets))}); groups: {html.escape(str(args.groupby))}.</p>
+<p>Tables: {links}</p>
+<h2>Gene sets with the highest z-score on any unit</h2><table>{rows}</table>
+<h2>Figures</h2>{figs}</body></html>"""
+    (out / "report.html").write_text(page)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="train, explain and report on one data set",
-        description="Train tl.ortho_ae on raw counts and write the annotated "
-        ".h5ad and figures into --out.",
+        description="Train tl.ortho_ae on raw counts, compute saliency and gene-set "
+        "impact (and group comparisons with --groupby), and write into --out: adata.h5ad, "
+        "impact.csv, impact_diff.csv, PNG figures and report.html.",
     )
     r.add_argument(
         "input",
@@ -143,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME_OR_GMT",
-        help="gene sets: 'hallmark', 'hallmark_human', 'hallmark_mouse', 'dmap' or a "
-        ".gmt path; repeat for more",
+        help="gene sets: 'hallmark', 'hallmark_human', 'hallmark_mouse', 'dmap', "
+        "'pbmc_markers' or a .gmt path; repeat for more",
     )
     r.add_argument("--groupby", default=None, help="obs column with cell groups to compare")
     r.add_argument("--out", required=True, help="output directory (created if missing)")
@@ -156,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         "always only genes detected in >= --min-cells cells",
     )
     r.add_argument("--min-cells", type=int, default=3, help="minimum cells a gene is detected in")
+    r.add_argument(
+        "--min-size",
+        type=int,
+        default=5,
+        help="gene sets with fewer genes among the model's genes are dropped",
+    )
     r.add_argument("--n-latent", type=int, default=64, help="representation units (default 64)")
     r.add_argument("--max-epochs", type=int, default=300, help="upper bound on training epochs")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -2,8 +2,9 @@
 
 Gene sets come as a GMT path, a dict name -> genes, a decoupler-style DataFrame with columns
 ``source`` and ``target``, or a resource name of ``data_manifest.yaml``: ``"hallmark"`` (human
-or mouse, told from the gene symbols) and ``"dmap"`` (hematopoietic signatures, see
-:func:`scsaliency.datasets.dmap_signatures`).
+or mouse, told from the gene symbols), ``"dmap"`` (hematopoietic signatures, see
+:func:`scsaliency.datasets.dmap_signatures`) and ``"pbmc_markers"``
+(:func:`scsaliency.datasets.pbmc_markers`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def species_of(symbols: Sequence[str]) -> str:
 
 def load_resource(name: str, var_names: Sequence[str], **kwargs) -> dict[str, list[str]]:
     """Gene sets of a resource: ``"hallmark"`` (species from ``var_names``) or ``"dmap"``."""
-    from .datasets import dmap_signatures, fetch
+    from .datasets import dmap_signatures, fetch, pbmc_markers
 
     key = name.lower()
     if key == "hallmark":
@@ -60,9 +61,12 @@ def load_resource(name: str, var_names: Sequence[str], **kwargs) -> dict[str, li
         return read_gmt(fetch(key))
     if key == "dmap":
         return dmap_signatures(**kwargs)
+    if key == "pbmc_markers":
+        return pbmc_markers()
     raise KeyError(
         f"Unknown gene-set resource {name!r}. Use 'hallmark', 'hallmark_human', "
-        "'hallmark_mouse', 'dmap', a GMT path, a dict or a DataFrame with source/target columns."
+        "'hallmark_mouse', 'dmap', 'pbmc_markers', a GMT path, a dict or a DataFrame with "
+        "source/target columns."
     )
 
 

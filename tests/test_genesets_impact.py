@@ -88,8 +88,9 @@ def test_impact_arithmetic(trained):
 def test_planted_programs_found_and_round_trip(trained, tmp_path):
     a = trained.copy()
     ss.tl.saliency(a, progress=False)
-    ss.tl.geneset_impact(a, a.uns["synthetic"]["gene_sets"], groupby="group", n_null=200,
-                         progress=False)
+    ss.tl.geneset_impact(
+        a, a.uns["synthetic"]["gene_sets"], groupby="group", n_null=200, progress=False
+    )
     for _, row in a.uns["synthetic"]["programs"].iterrows():
         d = ss.get.impact_diff(a, row["group"])
         best = d.groupby("gene_set")["diff"].max().idxmax()
@@ -99,19 +100,33 @@ def test_planted_programs_found_and_round_trip(trained, tmp_path):
         assert d.attrs["n1"] + d.attrs["n2"] == a.n_obs
     a.write_h5ad(tmp_path / "i.h5ad")
     b = ad.read_h5ad(tmp_path / "i.h5ad")
-    pd.testing.assert_frame_equal(ss.get.impact_diff(b, "g1", "g2"),
-                                  ss.get.impact_diff(a, "g1", "g2"))
+    pd.testing.assert_frame_equal(
+        ss.get.impact_diff(b, "g1", "g2"), ss.get.impact_diff(a, "g1", "g2")
+    )
     pd.testing.assert_frame_equal(ss.get.impact(b), ss.get.impact(a))
 
 
 def test_pvalues_calibrated_without_programs():
-    a = ss.datasets.synthetic(n_cells=600, n_genes=300, n_groups=3, n_programs=0, n_decoys=12,
-                              program_size=15, random_state=5)
+    a = ss.datasets.synthetic(
+        n_cells=600,
+        n_genes=300,
+        n_groups=3,
+        n_programs=0,
+        n_decoys=12,
+        program_size=15,
+        random_state=5,
+    )
     ss.tl.ortho_ae(a, n_latent=8, n_hidden=32, max_epochs=30, progress=False)
     ss.tl.saliency(a, progress=False)
-    ss.tl.geneset_impact(a, a.uns["synthetic"]["gene_sets"], groupby="group", n_null=300,
-                         progress=False)
-    p_null = a.uns["geneset_impact"]["pval"].to_numpy().ravel()
+    ss.tl.geneset_impact(
+        a, a.uns["synthetic"]["gene_sets"], groupby="group", n_null=300, progress=False
+    )
+    e = a.uns["geneset_impact"]
+    pval = e["pval"]
+    dead = pval.columns.isin(e["inactive_units"])
+    assert pval.loc[:, dead].isna().all().all() and pval.loc[:, ~dead].notna().all().all()
+    p_null = pval.loc[:, ~dead].to_numpy().ravel()
+    assert len(p_null) >= 40
     p_diff = ss.get.impact_diff(a, "g0")["pval"].to_numpy()
     for p in (p_null, p_diff):
         assert 0.3 < p.mean() < 0.7
@@ -129,8 +144,9 @@ def test_impact_bad_input(trained):
         ss.tl.geneset_impact(a, {"s": list(a.var_names[:10])}, groupby="nope")
     a.obs["group"] = a.obs["group"].cat.add_categories(["empty"])
     with pytest.warns(UserWarning, match="no cells are left out"):
-        ss.tl.geneset_impact(a, {"s": list(a.var_names[:10])}, groupby="group", n_null=0,
-                             progress=False)
+        ss.tl.geneset_impact(
+            a, {"s": list(a.var_names[:10])}, groupby="group", n_null=0, progress=False
+        )
     with pytest.raises(ValueError, match="'empty' of obs\\['group'\\] has no cells"):
         ss.get.impact_diff(a, "empty")
     with pytest.raises(KeyError, match="not a group"):

@@ -63,8 +63,9 @@ def test_impact_heatmap_zscore_and_ax(pbmc_results):
 
 
 def test_impact_heatmap_groups(pbmc_results, tmp_path):
-    axes = ss.pl.impact_heatmap(pbmc_results, groups=["NK", "B"], show=False,
-                                save=tmp_path / "groups.png")
+    axes = ss.pl.impact_heatmap(
+        pbmc_results, groups=["NK", "B"], show=False, save=tmp_path / "groups.png"
+    )
     assert len(axes) == 2
     assert axes[0].get_title() == "NK (n=155)" and axes[1].get_title() == "B (n=344)"
     assert axes[0].images[0].get_array().shape == axes[1].images[0].get_array().shape

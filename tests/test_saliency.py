@@ -52,12 +52,12 @@ def test_pass_equals_mean_of_cell_maps(tiny, method, fmt):
     data = CellMatrix(sp.csr_matrix(xn) if fmt == "csr" else xn, np.arange(12))
     codes = np.array([0, 1, 0, 1, -1, 0, 1, 0, 1])
     proj = np.random.default_rng(0).random((12, 3)).astype(np.float32)
-    r = saliency_pass(m, data, method, groups=codes, n_groups=2, projection=proj,
-                      batch_size=4, progress=False)
+    r = saliency_pass(
+        m, data, method, groups=codes, n_groups=2, projection=proj, batch_size=4, progress=False
+    )
     cell = cell_saliency(m, x, method).numpy()  # cells x units x genes
     for g in (0, 1):
-        np.testing.assert_allclose(r.group_sums[g], cell[codes == g].sum(0).T, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(r.group_sums[g], cell[codes == g].sum(0).T, rtol=1e-5, atol=1e-6)
         per_cell = cell[codes == g] @ proj  # cells x units x sets
         np.testing.assert_allclose(r.proj_sum[g], per_cell.sum(0), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(r.proj_sumsq[g], (per_cell**2).sum(0), rtol=1e-5, atol=1e-6)

@@ -83,7 +83,8 @@ def geneset_impact(
         The paper's scaled impact: ``impact`` min-max scaled over the whole table to [0, 1].
     ``"zscore"``, ``"pval"``, ``"padj"``, ``"pval_emp"``
         Against expression-matched random sets (absent with ``n_null=0``): z-score, normal p,
-        its Benjamini-Hochberg adjustment over all (set, unit) pairs, empirical p.
+        its Benjamini-Hochberg adjustment over all (set, unit) pairs, empirical p. NaN for
+        inactive units (below), which are left out of the adjustment.
     ``"gene_sets"``
         Long table (``source``, ``target``) of the genes used per set; ``"set_table"``: per
         set, its size, its overlap with the model's genes and whether it was used.
@@ -131,6 +132,10 @@ def geneset_impact(
             members = np.flatnonzero(sets.membership[:, j])
             null = _stats.null_impacts(values, members, bins, n_null, rng)
             z[j], p[j], p_emp[j] = _stats.empirical(impact[j], null)
+        # Dead units have near-zero saliency everywhere; a tiny null spread would make any
+        # trace look significant, so they get no statistics and stay out of the BH family.
+        dead = np.isin(units, out["inactive_units"])
+        z[:, dead] = p[:, dead] = p_emp[:, dead] = np.nan
         out.update(
             zscore=frame(z), pval=frame(p), padj=frame(_stats.bh_adjust(p)), pval_emp=frame(p_emp)
         )

@@ -1,0 +1,147 @@
+import anndata as ad
+import pandas as pd
+import pytest
+
+import scsaliency as ss
+from scsaliency.cli import main
+from scsaliency.datasets import _registry
+
+from .conftest import _have, requires_pbmc
+
+NAMES = ["pbmc3k", "paul15", "hallmark_human", "hallmark_mouse", "dmap"]
+
+
+def test_manifest_fields():
+    m = ss.datasets.manifest()
+    for section in ("datasets", "gene_sets"):
+        for name, e in m[section].items():
+            for field in (
+                "file",
+                "format",
+                "species",
+                "description",
+                "sha256",
+                "source",
+                "license",
+                "citation",
+                "download",
+            ):
+                assert field in e, (name, field)
+            assert len(e["sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_matches_local_files(name):
+    if not _have(name):
+        pytest.skip(f"{name} not in the data directory")
+    path = ss.datasets.fetch(name)
+    assert _registry.sha256(path) == _registry.entry(name)["sha256"]
+
+
+def test_missing_file_error_names_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "empty"))
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="dmap_novershtern.*SCSALIENCY_DATA_DIR"):
+        ss.datasets.fetch("dmap")
+    with pytest.raises(KeyError, match="not in data_manifest.yaml"):
+        ss.datasets.fetch("nope")
+
+
+def test_cache_is_second(tmp_path, monkeypatch):
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "empty"))
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path))
+    (tmp_path / "hallmark_human_2025.gmt").write_text("S\tna\tA\tB\n")
+    assert ss.datasets.fetch("hallmark_human") == tmp_path / "hallmark_human_2025.gmt"
+
+
+@requires_pbmc
+def test_loaders():
+    a = ss.datasets.pbmc3k()
+    assert a.shape == (2700, 13714) and "cell_type" in a.obs
+    assert a.uns["dataset"]["is_manifest_file"]
+    assert "CC BY 4.0" in a.uns["dataset"]["license"]
+    p = ss.datasets.paul15()
+    assert p.shape == (2660, 240) and p.obs["cell_type"].nunique() == 7
+    with pytest.raises(KeyError, match="Unknown data set"):
+        ss.datasets.load("nope")
+
+
+def test_dmap_signature_rule():
+    if not _have("dmap"):
+        pytest.skip("dmap not in the data directory")
+    table = ss.datasets.dmap_table()
+    sig = ss.datasets.dmap_signatures(n_genes=20, min_log2_diff=1.0)
+    pop = "Megakaryocyte"
+    genes = sig[f"DMAP_{pop}"]
+    others = table.drop(columns=pop).mean(axis=1)
+    diff = (table[pop] - others).sort_values(ascending=False)
+    assert genes == list(diff.index[:20])
+    assert (diff.loc[genes] >= 1.0).all()
+    assert {"PF4", "PPBP"} & set(genes)
+
+
+@requires_pbmc
+def test_cli_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "run",
+            "pbmc3k",
+            "--gene-sets",
+            "pbmc_markers",
+            "--groupby",
+            "cell_type",
+            "--out",
+            str(out),
+            "--max-epochs",
+            "10",
+            "--n-latent",
+            "8",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    for f in (
+        "adata.h5ad",
+        "impact.csv",
+        "impact_diff.csv",
+        "umap.png",
+        "impact_heatmap.png",
+        "impact_zscore.png",
+        "training_history.png",
+        "impact_diff_NK.png",
+        "report.html",
+    ):
+        assert (out / f).stat().st_size > 0, f
+    a = ad.read_h5ad(out / "adata.h5ad")
+    assert a.obsm["X_ortho_ae"].shape == (2638, 8)
+    assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
+    diff = pd.read_csv(out / "impact_diff.csv")
+    assert set(diff["group1"]) == set(a.obs["cell_type"].cat.categories)
+    assert "impact_diff_NK.png" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "/no/such.h5ad", "--gene-sets", "hallmark"], "input file not found"),
+        (["run", "pbmc3k", "--gene-sets", "nope"], "Unknown gene-set resource 'nope'"),
+        (["run", "pbmc3k", "--gene-sets", "hallmark", "--groupby", "nope"], "--groupby 'nope'"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, message, tmp_path, capsys):
+    if "pbmc3k" in argv and not _have("pbmc3k"):
+        pytest.skip("PBMC 3k file not in data dir")
+    assert main([*argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scsaliency: error:") and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--gene-sets", "--groupby", "--out", "--genes", "--seed", "--quiet"):
+        assert option in text
