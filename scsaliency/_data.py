@@ -1,7 +1,8 @@
 """AnnData matrices to torch tensors, a minibatch of cells at a time.
 
-The matrix is never densified as a whole: sparse input keeps only the used genes as CSR, dense
-and backed input are read row block by row block.
+The matrix is never densified as a whole: in-memory sparse input keeps only the used genes as
+CSR; dense and backed (``read_h5ad(..., backed="r")``) input are read row block by row block,
+so memory grows with the genes and the model, not with the cells.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+#: Contiguous cells read at once from backed data when training shuffles.
+BACKED_BLOCK = 8192
+
 
 class CellMatrix:
     """Row access to the used genes of a cells x genes matrix.
@@ -19,7 +23,7 @@ class CellMatrix:
     Parameters
     ----------
     x
-        Dense array, scipy sparse matrix, or an h5py-backed dataset/sparse dataset.
+        Dense array, scipy sparse matrix, or a backed (h5py) dense or sparse dataset.
     genes
         Integer indices of the genes (columns) the model uses.
     """
@@ -28,29 +32,41 @@ class CellMatrix:
         self.genes = np.asarray(genes, dtype=np.int64)
         self.n_obs = x.shape[0]
         self.n_vars = len(self.genes)
+        self.in_memory = sp.issparse(x) or isinstance(x, np.ndarray)
         if sp.issparse(x):
-            # One sparse copy of the used columns, in CSR for fast row slicing.
-            self._x = sp.csr_matrix(x[:, self.genes]) if len(self.genes) < x.shape[1] else x.tocsr()
+            # One sparse copy of the used columns (none if all are used), CSR for row slicing.
+            self._x = (
+                x.tocsr() if len(self.genes) == x.shape[1] else sp.csr_matrix(x[:, self.genes])
+            )
             self._all_genes = True
         else:
             self._x = x
-            self._all_genes = len(self.genes) == x.shape[1]
+            self._all_genes = len(self.genes) == x.shape[1] and np.all(
+                self.genes == np.arange(x.shape[1])
+            )
 
     @property
     def is_sparse(self) -> bool:
-        """Whether rows come from a sparse matrix."""
+        """Whether rows come from an in-memory sparse matrix."""
         return sp.issparse(self._x)
+
+    def _read(self, idx: np.ndarray | slice):
+        if isinstance(idx, slice) or self.in_memory:
+            return self._x[idx]
+        # Backed data: one contiguous read covering the rows beats many small ones.
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        block = self._x[lo:hi]
+        return block[idx - lo]
 
     def rows(self, idx: np.ndarray | slice) -> np.ndarray:
         """Dense float32 block of the given cells (rows) and the used genes."""
         if isinstance(idx, np.ndarray):
-            # h5py and some array types want sorted indices; restore the order afterwards.
             order = np.argsort(idx, kind="stable")
-            block = self._x[idx[order]]
+            block = self._read(idx[order])
             inverse = np.empty_like(order)
             inverse[order] = np.arange(len(order))
         else:
-            block = self._x[idx]
+            block = self._read(idx)
             inverse = None
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         if not self._all_genes:
@@ -59,25 +75,43 @@ class CellMatrix:
             block = block[inverse]
         return np.ascontiguousarray(block, dtype=np.float32)
 
+    def _read_batch(self, idx: np.ndarray) -> np.ndarray:
+        if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
+            return self.rows(slice(int(idx[0]), int(idx[-1]) + 1))
+        return self.rows(idx)
+
     def batches(
         self,
         cells: np.ndarray | None = None,
         batch_size: int | None = 256,
         *,
         device: torch.device | str = "cpu",
+        shuffle: torch.Generator | None = None,
     ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Yield ``(cell_indices, dense tensor)`` for consecutive blocks of ``cells``."""
-        if cells is None:
-            cells = np.arange(self.n_obs)
-        size = len(cells) if batch_size is None else batch_size
-        for start in range(0, len(cells), max(size, 1)):
-            idx = cells[start : start + size]
-            # Contiguous ranges are read as slices (fast for backed data).
-            if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
-                block = self.rows(slice(int(idx[0]), int(idx[-1]) + 1))
-            else:
-                block = self.rows(idx)
-            yield idx, torch.from_numpy(block).to(device, non_blocking=True)
+        """Yield ``(cell_indices, dense tensor)`` over ``cells`` (default: all), in minibatches.
+
+        With ``shuffle``, in-memory data is visited in a random permutation of ``cells``; backed
+        data in blocks of :data:`BACKED_BLOCK` consecutive cells, block order and cells within
+        a block shuffled, so each block is one contiguous read.
+        """
+        cells = np.arange(self.n_obs) if cells is None else np.asarray(cells)
+        size = max(len(cells) if batch_size is None else batch_size, 1)
+        if shuffle is not None and self.in_memory:
+            cells = cells[torch.randperm(len(cells), generator=shuffle).numpy()]
+        if shuffle is None or self.in_memory:
+            for start in range(0, len(cells), size):
+                idx = cells[start : start + size]
+                yield idx, torch.from_numpy(self._read_batch(idx)).to(device)
+            return
+        cells = np.sort(cells)
+        starts = np.arange(0, len(cells), BACKED_BLOCK)
+        for b in torch.randperm(len(starts), generator=shuffle).numpy():
+            block_cells = cells[starts[b] : starts[b] + BACKED_BLOCK]
+            block = torch.from_numpy(self.rows(block_cells))
+            perm = torch.randperm(len(block_cells), generator=shuffle)
+            for start in range(0, len(block_cells), size):
+                sel = perm[start : start + size]
+                yield block_cells[sel.numpy()], block[sel].to(device)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 10
     progress: bool = True
+    distributed: bool = False
 
 
 @dataclass
@@ -60,6 +62,20 @@ def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
     )
 
 
+def _world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    return dist.get_world_size(), dist.get_rank()
+
+
+def _all_reduce_sum(values: list[float], device) -> list[float]:
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
 def train(
     module: OrthoAE,
     data: CellMatrix,
@@ -70,32 +86,56 @@ def train(
     device: torch.device,
     generator: torch.Generator,
 ) -> TrainResult:
-    """Train in place; on return ``module`` holds the weights of the best validation epoch."""
+    """Train in place; on return ``module`` holds the weights of the best validation epoch.
+
+    With ``cfg.distributed`` (an initialised ``torch.distributed`` process group, e.g. under
+    ``torchrun``), each process trains on an equal share of the training cells through
+    :class:`~torch.nn.parallel.DistributedDataParallel` (gradients averaged, weights identical
+    on every process), and validation losses are summed over processes, so every process
+    stops at the same epoch.
+    """
+    model = module
+    if cfg.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        world, rank = _world()
+        n = len(train_cells) // world
+        train_cells = train_cells[rank::world][:n]
+        val_cells = val_cells[rank::world]
+        generator = torch.Generator().manual_seed(int(generator.initial_seed()) + rank)
+        model = DistributedDataParallel(module)  # broadcasts rank 0's initial weights
     opt = _make_optimizer(module, cfg)
-    result = TrainResult(
-        history={k: [] for k in ("train_loss", "val_loss", "ortho_penalty", "unit_corr_norm")}
-    )
+    keys = ("train_loss", "val_loss", "ortho_penalty", "unit_corr_norm", "seconds")
+    result = TrainResult(history={k: [] for k in keys})
     best_loss, best_state, waited = np.inf, copy.deepcopy(module.state_dict()), 0
-    bar = tqdm(range(cfg.max_epochs), desc="ortho_ae", unit="epoch", disable=not cfg.progress)
+    show = cfg.progress and (not cfg.distributed or _world()[1] == 0)
+    bar = tqdm(range(cfg.max_epochs), desc="ortho_ae", unit="epoch", disable=not show)
     for epoch in bar:
-        module.train()
-        order = train_cells[torch.randperm(len(train_cells), generator=generator).numpy()]
+        tic = time.perf_counter()
+        model.train()
         total, n_seen = 0.0, 0
-        for _, x in data.batches(order, cfg.batch_size, device=device):
-            z, rate = module(x)
+        for _, x in data.batches(train_cells, cfg.batch_size, device=device, shuffle=generator):
+            z, rate = model(x)
             loss = poisson_nll(rate, x) + cfg.ortho_weight * module.ortho_penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(x)
             n_seen += len(x)
-        val_loss, corr_norm = _validate(module, data, val_cells, cfg, device)
+        nll, n_val, corr = _validate(module, data, val_cells, device)
+        if cfg.distributed:
+            total, n_seen, nll, n_val, corr = _all_reduce_sum(
+                [total, n_seen, nll, n_val, corr], device
+            )
+            corr /= _world()[0]
         penalty = float(module.ortho_penalty().detach())
+        val_loss = nll / max(n_val, 1) + cfg.ortho_weight * penalty
         h = result.history
         h["train_loss"].append(total / max(n_seen, 1))
         h["val_loss"].append(val_loss)
         h["ortho_penalty"].append(penalty)
-        h["unit_corr_norm"].append(corr_norm)
+        h["unit_corr_norm"].append(corr)
+        h["seconds"].append(time.perf_counter() - tic)
         bar.set_postfix(
             train=f"{h['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}", ortho=f"{penalty:.3f}"
         )
@@ -114,8 +154,8 @@ def train(
 
 
 @torch.no_grad()
-def _validate(module, data, val_cells, cfg, device) -> tuple[float, float]:
-    """Validation objective (Poisson NLL + penalty) and the units' correlation norm."""
+def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
+    """Summed validation Poisson NLL, number of cells, and the units' correlation norm."""
     module.eval()
     nll, n, zs = 0.0, 0, []
     for _, x in data.batches(val_cells, 1024, device=device):
@@ -123,8 +163,8 @@ def _validate(module, data, val_cells, cfg, device) -> tuple[float, float]:
         nll += float(poisson_nll(rate, x)) * len(x)
         n += len(x)
         zs.append(z)
-    penalty = float(module.ortho_penalty().detach())
-    return nll / n + cfg.ortho_weight * penalty, unit_correlation_norm(torch.cat(zs))
+    corr = unit_correlation_norm(torch.cat(zs)) if zs else float("nan")
+    return nll, n, corr
 
 
 @torch.no_grad()

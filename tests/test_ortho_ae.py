@@ -19,7 +19,13 @@ def test_shapes_and_keys(counts):
     entry = counts.uns["ortho_ae"]
     assert set(entry) == {"params", "history", "var_names", "weights"}
     hist = entry["history"]
-    assert list(hist.columns) == ["train_loss", "val_loss", "ortho_penalty", "unit_corr_norm"]
+    assert list(hist.columns) == [
+        "train_loss",
+        "val_loss",
+        "ortho_penalty",
+        "unit_corr_norm",
+        "seconds",
+    ]
     assert len(hist) == entry["params"]["n_epochs"] <= 5
     assert np.isfinite(hist.to_numpy()).all()
     assert len(entry["var_names"]) == counts.n_vars

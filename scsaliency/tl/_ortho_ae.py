@@ -35,6 +35,7 @@ def ortho_ae(
     validation_fraction: float = 0.1,
     random_state: int = 0,
     device: str | torch.device = "auto",
+    distributed: bool | None = None,
     key_added: str = "ortho_ae",
     copy: bool = False,
     progress: bool = True,
@@ -89,7 +90,15 @@ def ortho_ae(
         Seed of the initialisation, the validation split and the minibatch order. The same seed
         gives the same numbers on the same machine.
     device
-        ``"auto"`` takes CUDA when available, else the CPU; or any torch device.
+        ``"auto"`` takes CUDA when available, else the CPU; or any torch device. Data moves
+        to the device a minibatch at a time.
+    distributed
+        Data-parallel training over processes (:class:`torch.nn.parallel.DistributedDataParallel`):
+        each process trains on an equal share of the cells and gradients are averaged.
+        ``None`` uses it when a ``torch.distributed`` process group is initialised (e.g. a
+        script launched with ``torchrun`` that calls ``torch.distributed.init_process_group``);
+        every process then ends with the same weights and representation. With several GPUs
+        on one machine, call ``torch.cuda.set_device(local_rank)`` first.
     key_added
         Where results go (below).
     copy
@@ -106,9 +115,9 @@ def ortho_ae(
     ``adata.uns[key_added]``
         ``"params"``: the settings above plus ``n_epochs``, ``best_epoch``, ``device``;
         ``"history"``: DataFrame per epoch with ``train_loss``, ``val_loss`` (Poisson NLL plus
-        penalty), ``ortho_penalty`` (``||I - W W^T||_F``) and ``unit_corr_norm`` (L2 norm of
+        penalty), ``ortho_penalty`` (``||I - W W^T||_F``), ``unit_corr_norm`` (L2 norm of
         the singular values of the units' correlation matrix on validation cells;
-        ``sqrt(n_latent)`` for uncorrelated units);
+        ``sqrt(n_latent)`` for uncorrelated units) and ``seconds`` (wall time of the epoch);
         ``"var_names"``: genes used, in model order; ``"weights"``: the network's state as numpy
         arrays, from which :func:`scsaliency.get.model` rebuilds it.
 
@@ -162,7 +171,10 @@ def ortho_ae(
     module.median_total.fill_(float(np.median(used_totals[train_cells])) or 1.0)
     module.to(dev)
 
+    if distributed is None:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     cfg = TrainConfig(
+        distributed=bool(distributed),
         ortho_weight=ortho_weight,
         optimizer=optimizer,
         lr=lr,
@@ -191,6 +203,7 @@ def ortho_ae(
         "n_epochs": len(history),
         "best_epoch": result.best_epoch,
         "stopped_early": bool(result.stopped_early),
+        "distributed": bool(distributed),
         "device": str(dev),
     }
     if layer is not None:

@@ -1,0 +1,153 @@
+"""Scale: seconds per epoch, saliency and impact seconds, peak memory, by number of cells (issue 6).
+
+Synthetic sparse counts: 3,000 genes, about 5 % non-zero, 9 cell groups, 50 random gene sets.
+Each size runs in a fresh process so that its peak resident memory (ru_maxrss) is its own;
+the figure includes generating the data. Also times PBMC 3k end to end.
+Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/scale.py [--sizes 10000 100000 1000000]
+"""
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+
+import scsaliency as ss
+
+N_GENES, DENSITY, CHUNK = 3000, 0.05, 50_000
+
+
+def sparse_counts(n_cells: int, seed: int = 0) -> AnnData:
+    """CSR counts built chunk by chunk (never dense): gene popularity varies, values >= 1."""
+    rng = np.random.default_rng(seed)
+    popularity = rng.lognormal(0, 1, N_GENES)
+    popularity /= popularity.sum()
+    mean = rng.lognormal(0, 0.7, N_GENES)
+    parts = []
+    for start in range(0, n_cells, CHUNK):
+        n = min(CHUNK, n_cells - start)
+        nnz = rng.binomial(N_GENES, DENSITY, n)
+        rows = np.repeat(np.arange(n, dtype=np.int32), nnz)
+        cols = rng.choice(N_GENES, size=nnz.sum(), p=popularity).astype(np.int32)
+        vals = (1 + rng.poisson(mean[cols])).astype(np.float32)
+        parts.append(sp.csr_matrix((vals, (rows, cols)), shape=(n, N_GENES)))
+        del rows, cols, vals
+    x = sp.vstack(parts, format="csr")
+    del parts
+    obs = pd.DataFrame(
+        {"group": pd.Categorical(rng.integers(0, 9, n_cells).astype(str))},
+        index=pd.RangeIndex(n_cells).astype(str),
+    )
+    return AnnData(x, obs=obs, var=pd.DataFrame(index=[f"g{i}" for i in range(N_GENES)]))
+
+
+def one(n_cells: int, backed: bool) -> dict:
+    adata = sparse_counts(n_cells)
+    density = adata.X.nnz / (n_cells * N_GENES)
+    if backed:
+        tmp = Path(tempfile.mkdtemp()) / "scale.h5ad"
+        adata.write_h5ad(tmp)
+        del adata
+        import anndata as ad
+
+        adata = ad.read_h5ad(tmp, backed="r")
+    rng = np.random.default_rng(0)
+    sets = {f"set{i}": list(rng.choice(adata.var_names, 50, replace=False)) for i in range(50)}
+    t = time.perf_counter()
+    ss.tl.ortho_ae(adata, max_epochs=2, patience=100, progress=False)
+    t_train = time.perf_counter() - t
+    epoch = float(np.mean(adata.uns["ortho_ae"]["history"]["seconds"]))
+    t = time.perf_counter()
+    ss.tl.saliency(adata, progress=False)
+    t_sal = time.perf_counter() - t
+    t = time.perf_counter()
+    ss.tl.geneset_impact(adata, sets, groupby="group", progress=False)
+    t_imp = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    return {
+        "cells": n_cells,
+        "backed": backed,
+        "density": density,
+        "s_per_epoch": epoch,
+        "train_s_2_epochs": t_train,
+        "saliency_s": t_sal,
+        "impact_s": t_imp,
+        "peak_gib": peak,
+    }
+
+
+def pbmc_end_to_end() -> float:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import pbmc_hallmark
+
+    adata = pbmc_hallmark()
+    t = time.perf_counter()
+    ss.tl.ortho_ae(adata, progress=False)
+    ss.tl.saliency(adata, groupby="cell_type", progress=False)
+    ss.tl.geneset_impact(adata, "hallmark", groupby="cell_type", progress=False)
+    return time.perf_counter() - t
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument(
+        "--backed",
+        type=int,
+        nargs="*",
+        default=[1_000_000],
+        help="sizes also run from a backed .h5ad",
+    )
+    p.add_argument("--one", type=int)
+    p.add_argument("--one-backed", action="store_true")
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.one_backed)))
+        return
+    print(
+        f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"# synthetic CSR counts, {N_GENES} genes, ~{DENSITY:.0%} non-zero; 64 units; "
+        "impact: 50 sets x 9 groups, 1,000 null sets"
+    )
+    print("| cells | input | s / epoch | saliency s | impact s | peak RSS GiB |")
+    print("|---:|---|---:|---:|---:|---:|")
+    rows = []
+    runs = [(n, False) for n in args.sizes] + [(n, True) for n in args.backed]
+    for n, backed in runs:
+        cmd = [sys.executable, __file__, "--one", str(n)] + (["--one-backed"] if backed else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        rows.append(r)
+        print(
+            f"| {n:,} | {'backed h5ad' if backed else 'CSR in memory'} | "
+            f"{r['s_per_epoch']:.2f} | {r['saliency_s']:.1f} | {r['impact_s']:.1f} | "
+            f"{r['peak_gib']:.2f} |",
+            flush=True,
+        )
+    mem = [r for r in rows if not r["backed"]]
+    for a, b in zip(mem, mem[1:], strict=False):
+        print(
+            f"# {a['cells']:,} -> {b['cells']:,} cells ({b['cells'] / a['cells']:.0f}x): "
+            f"epoch time x{b['s_per_epoch'] / a['s_per_epoch']:.1f}"
+        )
+    print(
+        f"# PBMC 3k end to end (train, saliency, Hallmark impact with 9 groups): "
+        f"{pbmc_end_to_end():.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

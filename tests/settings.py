@@ -1,0 +1,4 @@
+"""Settings shared by the tests and the torchrun worker."""
+
+DDP_DATA = dict(n_cells=1600, n_genes=300, n_groups=4, random_state=0)
+DDP_TRAIN = dict(n_latent=8, n_hidden=64, max_epochs=80, batch_size=64, random_state=0)
