@@ -39,6 +39,7 @@ def main(train_seeds=(0, 1, 2)):
     for mode, kw in [
         ("library_size=True (default)", {}),
         ("library_size=False (paper)", {"library_size": False}),
+        ("n_hidden=256", {"n_hidden": 256}),
     ]:
         nmis, times, epochs, libcorr = [], [], [], []
         for seed in train_seeds:

@@ -181,8 +181,31 @@ def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: li
 
     p = adata.uns["ortho_ae"]["params"]
     e = adata.uns["geneset_impact"]
-    top = adata.uns["geneset_impact"]["zscore"].max(axis=1).sort_values(ascending=False).head(10)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in top.items())
+    z = e["zscore"]
+    best_unit = z.idxmax(axis=1, skipna=True)
+    top = z.max(axis=1).sort_values(ascending=False).head(10)
+    rows = "<tr><th>gene set</th><th>unit</th><th>z</th><th>padj</th></tr>" + "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{best_unit[k]}</td><td>{v:.2f}</td>"
+        f"<td>{e['padj'].loc[k, best_unit[k]]:.2g}</td></tr>"
+        for k, v in top.items()
+    )
+    group_rows = ""
+    if args.groupby is not None:
+        from .get import impact_diff
+
+        for g in e["groups"]:
+            d = impact_diff(adata, str(g))
+            best = d.loc[d.groupby("gene_set")["diff"].idxmax()].nlargest(3, "diff")
+            cells = "; ".join(
+                f"{html.escape(r.gene_set)} (unit {r.unit}, padj {r.padj:.1g})"
+                for r in best.itertuples()
+            )
+            group_rows += f"<tr><td>{html.escape(str(g))}</td><td>{cells}</td></tr>"
+        group_rows = (
+            "<h2>Gene sets each group raises most against the rest</h2><table>"
+            + group_rows
+            + "</table>"
+        )
     figs = "".join(
         f"<figure><img src='{f}' style='max-width:100%'><figcaption>"
         f"{html.escape(c)}</figcaption></figure>"
@@ -198,6 +221,7 @@ def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: li
 ({", ".join(map(html.escape, args.gene_sets))}); groups: {html.escape(str(args.groupby))}.</p>
 <p>Tables: {links}</p>
 <h2>Gene sets with the highest z-score on any unit</h2><table>{rows}</table>
+{group_rows}
 <h2>Figures</h2>{figs}</body></html>"""
     (out / "report.html").write_text(page)
 

@@ -105,3 +105,15 @@ def test_saliency_bad_input(counts, trained):
         ss.tl.saliency(trained.copy(), method="lrp", progress=False)
     with pytest.raises(KeyError, match="Layer 'raw'"):
         ss.tl.saliency(trained.copy(), layer="raw", progress=False)
+
+
+def test_get_saliency_tidy(trained):
+    a = trained.copy()
+    ss.tl.saliency(a, groupby="group", progress=False)
+    tidy = ss.get.saliency(a)
+    assert list(tidy.columns) == ["gene", "unit", "saliency"] and len(tidy) == a.n_vars * 8
+    g0 = ss.get.saliency(a, group="g0")
+    e = a.uns["saliency"]
+    np.testing.assert_allclose(g0["saliency"].to_numpy(), e["group_maps"][0].ravel())
+    with pytest.raises(KeyError, match="not a group"):
+        ss.get.saliency(a, group="nope")

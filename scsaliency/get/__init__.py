@@ -2,5 +2,6 @@
 
 from ._impact import impact, impact_diff
 from ._model import model
+from ._saliency import saliency
 
-__all__ = ["model", "impact", "impact_diff"]
+__all__ = ["model", "saliency", "impact", "impact_diff"]

@@ -64,9 +64,10 @@ def ortho_ae(
         rate is the decoder output times ``s``, ``s`` a cell's total count over the used genes
         divided by the median total. ``False`` is the paper's mode: raw counts in, no size
         factor. Default chosen by measurement (``benchmarks/ortho_ae_pbmc3k.py``, PBMC 3k,
-        2,638 cells x 3,079 Hallmark genes): with raw counts almost every unit follows the
-        library size and KMeans on the representation agrees worse with the cell types
-        than KMeans on 50 PCs; the library-size-aware mode removes that (figures in README).
+        2,638 cells x 3,181 Hallmark genes, 3 training seeds): with raw counts the units follow
+        library size (max |corr(unit, total counts)| 0.94) and KMeans on the representation
+        reaches NMI 0.46 with the cell types; library-size-aware: 0.49 and NMI 0.735 (50 PCs of
+        log-normalised counts: 0.740).
     layer
         Layer holding the counts; ``None`` uses ``adata.X``.
     mask_var

@@ -107,9 +107,11 @@ def saliency(
         (``log1p(counts / s)``), so only the genes a cell expresses contribute;
         ``"guided"``: guided backpropagation as in the paper (negative gradients clipped at
         every Softplus); ``"gradient"``: the plain gradient. The default was chosen by
-        measurement (``benchmarks/saliency_pbmc3k.py``): on PBMC 3k, ranking seven cell-type
-        marker sets by each cell type's difference against the rest, guided x input ranks the
-        right set first more often than guided saliency (figures in README).
+        measurement (``benchmarks/saliency_pbmc3k.py``): on PBMC 3k, each of seven cell types
+        against the rest, ranking seven marker sets by the best unit's difference, the type's
+        own set came first 7/7 times with guided x input, 3/7 with guided and 2/7 with the
+        plain gradient (mean of 3 training seeds). Guided x input is also the fastest: only
+        expressed (cell, gene) pairs are evaluated (5.9x faster than a per-unit loop).
     groupby
         ``obs`` column; also stores one genes x units map per group (cells with a missing label
         are in no group but count for the whole-data map).
