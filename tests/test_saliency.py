@@ -117,3 +117,14 @@ def test_get_saliency_tidy(trained):
     np.testing.assert_allclose(g0["saliency"].to_numpy(), e["group_maps"][0].ravel())
     with pytest.raises(KeyError, match="not a group"):
         ss.get.saliency(a, group="nope")
+
+
+def test_tl_saliency_unlabelled_cells_count_in_whole_map(trained):
+    a = trained.copy()
+    ss.tl.saliency(a, method="guided", progress=False)
+    whole = a.varm["saliency"].copy()
+    a.obs["part"] = a.obs["group"].astype(object)
+    a.obs.loc[a.obs_names[:50], "part"] = np.nan
+    ss.tl.saliency(a, groupby="part", method="guided", progress=False)
+    np.testing.assert_allclose(a.varm["saliency"], whole, rtol=1e-5, equal_nan=True)
+    assert a.uns["saliency"]["group_n"].sum() == a.n_obs - 50

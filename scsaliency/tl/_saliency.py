@@ -143,39 +143,24 @@ def saliency(
         ``"group_maps"`` (groups x model genes x units).
     """
     codes, names = group_codes(adata, groupby)
+    n_groups = len(names)
+    if codes is not None:
+        # Cells with a missing label form one extra group in the same pass, so the
+        # whole-data map (the sum over all groups) still counts them.
+        codes = np.where(codes < 0, n_groups, codes)
     sums, entry, used_layer = run_pass(
         adata,
         model_key,
         method,
         layer=layer,
-        codes=None if codes is None else codes,
-        n_groups=len(names),
+        codes=codes,
+        n_groups=n_groups + 1 if codes is not None else 0,
         batch_size=batch_size,
         device=device,
         progress=progress,
     )
     adata = adata.copy() if copy else adata
-    if codes is not None:
-        # The whole-data map also counts cells in no group, so it comes from a second pass
-        # only when there are such cells; otherwise it is the weighted sum of the group maps.
-        unlabelled = int((codes < 0).sum())
-        total = sums.group_sums.sum(0)
-        if unlabelled:
-            rest, _, _ = run_pass(
-                adata,
-                model_key,
-                method,
-                layer=used_layer,
-                codes=np.where(codes < 0, 0, -1),
-                n_groups=1,
-                batch_size=batch_size,
-                device=device,
-                progress=progress,
-            )
-            total = total + rest.group_sums[0]
-        whole = total / sums.n_cells
-    else:
-        whole = sums.group_sums[0] / sums.n_cells
+    whole = sums.group_sums.sum(0) / sums.n_cells
     genes = model_genes(adata, entry)
     full = np.full((adata.n_vars, whole.shape[1]), np.nan, dtype=np.float32)
     full[genes] = whole
@@ -190,10 +175,11 @@ def saliency(
     }
     if codes is not None:
         params["groupby"] = groupby
-        n = np.maximum(sums.group_n, 1)[:, None, None]
+        group_n = sums.group_n[:n_groups]
+        n = np.maximum(group_n, 1)[:, None, None]
         out["groups"] = np.asarray(names, dtype=object)
-        out["group_n"] = sums.group_n.astype(np.int64)
-        out["group_maps"] = (sums.group_sums / n).astype(np.float32)
+        out["group_n"] = group_n.astype(np.int64)
+        out["group_maps"] = (sums.group_sums[:n_groups] / n).astype(np.float32)
     adata.uns[key_added] = out
     return adata if copy else None
 
