@@ -30,6 +30,11 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
+def matrix_name(layer: str | None) -> str:
+    """How error messages name the matrix: ``adata.X`` or ``adata.layers['counts']``."""
+    return "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+
+
 def var_mask(adata: AnnData, mask_var: str | Sequence[bool] | np.ndarray | None) -> np.ndarray:
     """Resolve ``mask_var`` as :func:`scanpy.pp.pca` does: a ``var`` column or a boolean mask."""
     if mask_var is None:

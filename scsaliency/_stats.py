@@ -6,6 +6,12 @@ import numpy as np
 from scipy import stats
 
 
+def minmax(a: np.ndarray) -> np.ndarray:
+    """Min-max scale a whole table to [0, 1]; all zeros when it is constant."""
+    lo, hi = a.min(), a.max()
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
 def bh_adjust(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (any shape; NaN stays NaN)."""
     p = np.asarray(p, dtype=np.float64)

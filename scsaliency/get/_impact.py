@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _stats
+from .. import _input, _stats
 
 
 def _entry(adata: AnnData, key: str) -> Mapping:
@@ -48,11 +48,6 @@ def _pooled(mean, var, n, idx):
     return m, ss / max(total - 1, 1), total
 
 
-def _minmax(a: np.ndarray) -> np.ndarray:
-    lo, hi = a.min(), a.max()
-    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-
-
 def impact_diff(
     adata: AnnData, group1: str, group2: str = "rest", key: str = "geneset_impact"
 ) -> pd.DataFrame:
@@ -90,11 +85,10 @@ def impact_diff(
 
     def index(group: str) -> int:
         if group not in names:
-            col = adata.obs.get(groupby)
-            if col is not None and group in set(map(str, pd.unique(col.dropna()))) | set(
-                map(str, getattr(col, "cat", None).categories if hasattr(col, "cat") else [])
-            ):
-                raise ValueError(f"Group {group!r} of obs[{groupby!r}] has no cells.")
+            if groupby in adata.obs:
+                labels = _input.check_obs_key(adata, groupby)
+                if group in labels.cat.categories:
+                    _input.check_group(labels, group, key=groupby)  # raises for no cells
             raise KeyError(f"{group!r} is not a group of obs[{groupby!r}] (groups: {names}).")
         return names.index(group)
 
@@ -121,7 +115,7 @@ def impact_diff(
             "impact1": m1.ravel(),
             "impact2": m2.ravel(),
             "diff": (m1 - m2).ravel(),
-            "scaled_diff": (_minmax(m1) - _minmax(m2)).ravel(),
+            "scaled_diff": (_stats.minmax(m1) - _stats.minmax(m2)).ravel(),
             "t": t.ravel(),
             "pval": p.ravel(),
         }

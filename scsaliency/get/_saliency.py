@@ -5,6 +5,18 @@ import pandas as pd
 from anndata import AnnData
 
 
+def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
+    """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
+    if key not in adata.uns or "var_names" not in adata.uns[key] or key not in adata.varm:
+        raise KeyError(
+            f"No saliency under {key!r}. Run scsaliency.tl.saliency(adata, "
+            f"key_added={key!r}) first."
+        )
+    genes = np.asarray(adata.uns[key]["var_names"]).astype(str)
+    m = adata.varm[key][adata.var_names.get_indexer(genes)]
+    return pd.DataFrame(m, index=genes, columns=[str(k) for k in range(m.shape[1])])
+
+
 def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None) -> pd.DataFrame:
     """Saliency maps as a tidy table.
 
@@ -21,25 +33,14 @@ def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None)
     -------
     One row per (gene, unit) for the model's genes: ``gene``, ``unit``, ``saliency``.
     """
-    if key not in adata.uns or "var_names" not in adata.uns[key]:
-        raise KeyError(
-            f"No saliency under {key!r}. Run scsaliency.tl.saliency(adata, "
-            f"key_added={key!r}) first."
-        )
-    e = adata.uns[key]
-    genes = np.asarray(e["var_names"]).astype(str)
-    if group is None:
-        m = adata.varm[key][adata.var_names.get_indexer(genes)]
-    else:
+    wide = saliency_frame(adata, key)
+    if group is not None:
+        e = adata.uns[key]
         if "groups" not in e:
             raise KeyError(f"uns[{key!r}] has no groups; run tl.saliency with groupby=.")
         names = [str(g) for g in e["groups"]]
         if group not in names:
             raise KeyError(f"{group!r} is not a group (groups: {names}).")
-        m = np.asarray(e["group_maps"])[names.index(group)]
-    wide = pd.DataFrame(
-        m,
-        index=pd.Index(genes, name="gene"),
-        columns=pd.Index([str(k) for k in range(m.shape[1])], name="unit"),
-    )
+        wide.iloc[:, :] = np.asarray(e["group_maps"])[names.index(group)]
+    wide = wide.rename_axis(index="gene", columns="unit")
     return wide.stack().rename("saliency").reset_index()

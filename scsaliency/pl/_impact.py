@@ -11,6 +11,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy.cluster.hierarchy import leaves_list, linkage
 
+from .._stats import minmax
 from ..get import impact_diff as get_impact_diff
 from ._utils import clean_name, finish
 
@@ -212,8 +213,7 @@ def impact_heatmap(
     ci = [units.index(c) for c in cols]
     for k, (g, a) in enumerate(zip(chosen, axes.flat, strict=False)):
         mean = np.asarray(e["group_mean"])[names.index(g)]
-        lo, hi = mean.min(), mean.max()
-        scaled = (mean - lo) / (hi - lo) if hi > lo else np.zeros_like(mean)
+        scaled = minmax(mean)
         m = pd.DataFrame(scaled[np.ix_(ri, ci)], index=rows, columns=cols)
         d = get_impact_diff(adata, g, "rest", key=key)
         d = d.set_index(["gene_set", "unit"])

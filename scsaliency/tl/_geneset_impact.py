@@ -9,7 +9,8 @@ from anndata import AnnData
 
 from .. import _stats
 from ..genesets import GeneSetsLike, as_dict, match
-from ._saliency import group_codes, run_pass, saliency_frame
+from ..get._saliency import saliency_frame
+from ._saliency import group_codes, run_pass
 
 
 def geneset_impact(
@@ -107,8 +108,7 @@ def geneset_impact(
     impact = weights.T @ values
     units = list(sal.columns)
     frame = lambda a: pd.DataFrame(a, index=sets.names, columns=units)  # noqa: E731
-    lo, hi = impact.min(), impact.max()
-    scaled = (impact - lo) / (hi - lo) if hi > lo else np.zeros_like(impact)
+    scaled = _stats.minmax(impact)
     out = {
         "impact": frame(impact),
         "scaled": frame(scaled),

@@ -131,8 +131,7 @@ def ortho_ae(
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
     x = _input.get_matrix(adata, layer)
     mask = _input.var_mask(adata, mask_var)
-    what = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    cell_totals, gene_totals = _input.check_counts(x, what=what)
+    cell_totals, gene_totals = _input.check_counts(x, what=_input.matrix_name(layer))
     genes = np.flatnonzero(mask & (gene_totals > 0))
     n_zero_genes = int((mask & (gene_totals == 0)).sum())
     if n_zero_genes:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from anndata import AnnData
 
@@ -54,11 +53,10 @@ def run_pass(
     if layer is None:
         layer = entry["params"].get("layer")
     x = _input.get_matrix(adata, layer)
-    what = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     data = CellMatrix(x, genes)
-    _input.check_counts(data._x if data.is_sparse else x, what=what)
+    _input.check_counts(data._x if data.is_sparse else x, what=_input.matrix_name(layer))
     dev = resolve_device(device)
     module = module_from_uns(entry)
     sums = saliency_pass(
@@ -182,15 +180,3 @@ def saliency(
         out["group_maps"] = (sums.group_sums[:n_groups] / n).astype(np.float32)
     adata.uns[key_added] = out
     return adata if copy else None
-
-
-def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
-    """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
-    if key not in adata.uns or key not in adata.varm:
-        raise KeyError(
-            f"No saliency under {key!r}. Run scsaliency.tl.saliency(adata, "
-            f"key_added={key!r}) first."
-        )
-    genes = np.asarray(adata.uns[key]["var_names"]).astype(str)
-    m = adata.varm[key][adata.var_names.get_indexer(genes)]
-    return pd.DataFrame(m, index=genes, columns=[str(k) for k in range(m.shape[1])])
