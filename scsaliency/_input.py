@@ -63,8 +63,13 @@ def _row_chunks(n: int, size: int = _CHUNK):
         yield slice(start, min(start + size, n))
 
 
-def check_counts(x, *, what: str = "adata.X") -> tuple[np.ndarray, np.ndarray]:
+def check_counts(
+    x, *, what: str = "adata.X", cols: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Check that ``x`` holds finite, non-negative integer counts; return cell and gene totals.
+
+    Cell totals are over the columns selected by the boolean mask ``cols`` (all if ``None``),
+    gene totals over all cells.
 
     Sparse matrices are checked through their stored values; dense and backed matrices in
     row chunks, so nothing is densified as a whole.
@@ -95,14 +100,15 @@ def check_counts(x, *, what: str = "adata.X") -> tuple[np.ndarray, np.ndarray]:
 
     if sp.issparse(x):
         check_values(np.asarray(x.data))
-        cell_totals = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
+        select = np.ones(n_vars) if cols is None else np.asarray(cols, dtype=np.float64)
+        cell_totals = np.asarray(x @ select, dtype=np.float64).ravel()
         gene_totals = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
         return cell_totals, gene_totals
     for rows in _row_chunks(n_obs):
         block = x[rows]
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         check_values(block)
-        cell_totals[rows] = block.sum(axis=1)
+        cell_totals[rows] = (block if cols is None else block[:, cols]).sum(axis=1)
         gene_totals += block.sum(axis=0)
     return cell_totals, gene_totals
 

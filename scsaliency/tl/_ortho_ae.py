@@ -131,7 +131,7 @@ def ortho_ae(
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
     x = _input.get_matrix(adata, layer)
     mask = _input.var_mask(adata, mask_var)
-    cell_totals, gene_totals = _input.check_counts(x, what=_input.matrix_name(layer))
+    used_totals, gene_totals = _input.check_counts(x, what=_input.matrix_name(layer), cols=mask)
     genes = np.flatnonzero(mask & (gene_totals > 0))
     n_zero_genes = int((mask & (gene_totals == 0)).sum())
     if n_zero_genes:
@@ -148,10 +148,8 @@ def ortho_ae(
         raise ValueError(
             f"Need at least 10 cells to train with a validation split, got {adata.n_obs}."
         )
-    used_totals = cell_totals if len(genes) == adata.n_vars else None
+    # Genes without counts add nothing, so totals over the mask are totals over the used genes.
     data = CellMatrix(x, genes)
-    if used_totals is None:
-        used_totals = np.concatenate([b.sum(1).numpy() for _, b in data.batches(None, 4096)])
     n_empty = int((used_totals == 0).sum())
     if n_empty:
         warnings.warn(
