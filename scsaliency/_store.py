@@ -25,6 +25,8 @@ def module_from_uns(entry: Mapping) -> OrthoAE:
         n_hidden=int(params["n_hidden"]),
         n_latent=int(params["n_latent"]),
         library_size=bool(params["library_size"]),
+        # Models stored before the decoder choice existed have the paper's decoder.
+        decoder=str(params.get("decoder", "mlp")),
     )
     module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
     return module.eval()

@@ -19,6 +19,7 @@ class TrainConfig:
     """Settings of one training run; see :func:`scsaliency.tl.ortho_ae` for their meaning."""
 
     ortho_weight: float = 0.1
+    sparsity: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
     momentum: float = 0.9
@@ -117,6 +118,8 @@ def train(
         for _, x in data.batches(train_cells, cfg.batch_size, device=device, shuffle=generator):
             z, rate = model(x)
             loss = poisson_nll(rate, x) + cfg.ortho_weight * module.ortho_penalty()
+            if cfg.sparsity:
+                loss = loss + cfg.sparsity * z.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -2,6 +2,16 @@
 
 This module knows nothing of AnnData: it maps count tensors to a representation and to Poisson
 rates. :mod:`scsaliency.tl` trains it and stores it; :func:`scsaliency.get.model` rebuilds it.
+
+Two decoders share the paper's encoder:
+
+* ``"mlp"``, the paper's: latent -> hidden -> genes with Softplus after each layer. Any unit
+  can reach any gene through the hidden layer, so nothing ties a unit to one gene program.
+* ``"additive"``: ``rate = s * (z @ softplus(V) + softplus(b))``. Each unit ``k`` adds its own
+  non-negative gene program ``softplus(V[k])`` to a per-gene baseline, scaled by its activity
+  ``z[k] >= 0``: Poisson non-negative matrix factorisation whose factor loadings come from the
+  encoder. A program cannot be cancelled by another unit, so a unit that explains a set of
+  co-varying genes carries that set alone.
 """
 
 from __future__ import annotations
@@ -11,6 +21,52 @@ from torch import nn
 
 #: Constant initial bias of every layer ("small constant biases" in the paper).
 BIAS_INIT = 0.01
+
+DECODERS = ("additive", "mlp")
+
+#: Initial weight of all programs together, as a share of each gene's mean: programs start
+#: small and flat, and the baseline starts at the mean. Larger starts (64 units x 2% of the
+#: mean) overshoot the counts, and the optimiser switches every unit off for good.
+PROGRAM_INIT = 0.1
+
+
+#: softplus^-1(1): the baseline starts at each gene's mean.
+_SOFTPLUS_INV_1 = 0.5413248546129181
+
+
+class AdditiveDecoder(nn.Module):
+    """``z @ programs + baseline``, each unit's program a non-negative gene profile.
+
+    Programs and baseline are held relative to each gene's mean (``gene_scale``), so that all
+    parameters live on the same O(1) scale whatever a gene's expression: ``programs[k, g] =
+    gene_scale[g] * |P[k, g]|`` (fold changes over the mean per unit of activity) and
+    ``baseline[g] = gene_scale[g] * softplus(B[g])``. With the raw scale, Adam's steps are far
+    too small for lowly expressed genes and their programs never grow.
+
+    Parameters
+    ----------
+    n_latent, n_genes
+        Units and genes.
+    """
+
+    def __init__(self, n_latent: int, n_genes: int):
+        super().__init__()
+        self.P = nn.Parameter(torch.full((n_latent, n_genes), PROGRAM_INIT / n_latent))
+        self.B = nn.Parameter(torch.full((n_genes,), _SOFTPLUS_INV_1))
+        self.register_buffer("gene_scale", torch.ones(n_genes))
+
+    def init_from_mean(self, gene_mean: torch.Tensor) -> None:
+        """Scale programs and baseline by the genes' mean rate at size factor 1."""
+        self.gene_scale.copy_(gene_mean.clamp_min(1e-4).to(self.gene_scale))
+
+    def gene_programs(self) -> torch.Tensor:
+        """Units x genes: the expected counts each unit adds per unit of activity."""
+        return self.P.abs() * self.gene_scale
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Rate before the size factor, cells x genes."""
+        base = nn.functional.softplus(self.B)
+        return (z @ self.P.abs() + base) * self.gene_scale
 
 
 class OrthoAE(nn.Module):
@@ -29,6 +85,9 @@ class OrthoAE(nn.Module):
         output times ``s``, with ``s = total counts / median_total`` the cell's size factor.
         If ``False`` (paper-faithful), the encoder sees raw counts and the decoder output is the
         rate itself.
+    decoder
+        ``"additive"`` (one non-negative gene program per unit, added to a baseline) or
+        ``"mlp"`` (the paper's two-layer Softplus decoder); see the module's docstring.
     generator
         Random generator for the Xavier initialisation (determinism without touching global
         state).
@@ -41,22 +100,30 @@ class OrthoAE(nn.Module):
         n_latent: int = 64,
         *,
         library_size: bool = True,
+        decoder: str = "mlp",
         generator: torch.Generator | None = None,
     ):
         super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
         self.n_genes, self.n_hidden, self.n_latent = n_genes, n_hidden, n_latent
         self.library_size = library_size
+        self.decoder_kind = decoder
         self.encoder = nn.Sequential(
             nn.Linear(n_genes, n_hidden),
             nn.Softplus(),
             nn.Linear(n_hidden, n_latent),
             nn.Softplus(),
         )
-        self.decoder = nn.Sequential(
-            nn.Linear(n_latent, n_hidden),
-            nn.Softplus(),
-            nn.Linear(n_hidden, n_genes),
-            nn.Softplus(),
+        self.decoder = (
+            AdditiveDecoder(n_latent, n_genes)
+            if decoder == "additive"
+            else nn.Sequential(
+                nn.Linear(n_latent, n_hidden),
+                nn.Softplus(),
+                nn.Linear(n_hidden, n_genes),
+                nn.Softplus(),
+            )
         )
         # Median total count of the training cells; part of the state so a stored model
         # normalises new cells exactly as it normalised its training cells.
@@ -68,7 +135,7 @@ class OrthoAE(nn.Module):
     @property
     def linears(self) -> list[nn.Linear]:
         """All linear layers, encoder first."""
-        return [m for m in (*self.encoder, *self.decoder) if isinstance(m, nn.Linear)]
+        return [m for m in self.modules() if isinstance(m, nn.Linear)]
 
     @property
     def encoder_linears(self) -> list[nn.Linear]:

@@ -25,13 +25,28 @@ def test_impact_heatmap_default(pbmc_results, tmp_path):
     assert 0 < len(rows) <= 30
     assert not any(r.startswith("HALLMARK_") or "_" in r for r in rows)
     img = ax.images[0]
-    assert img.get_clim() == (0, 1)
+    lo, hi = img.get_clim()  # default: z-scores on a symmetric scale
+    assert lo == -hi and hi > 0
     assert img.get_array().shape == (len(rows), len(_labels(ax, "x")))
+    units = ss.get.units(pbmc_results).set_index("unit")
+    shown = [int(lab.split(":")[0]) for lab in _labels(ax, "x")]
     inactive = set(pbmc_results.uns["geneset_impact"]["inactive_units"])
-    assert not inactive & set(_labels(ax, "x"))
+    assert not inactive & {str(u) for u in shown}
+    # labels name the set each unit carries; a carried set shown as a row sits on the diagonal
+    for col, u in enumerate(shown):
+        row = units.loc[u]
+        if row["status"] == "carries a set" and row["owner"]:
+            name = row["gene_set"].removeprefix("HALLMARK_").removeprefix("MARKERS_")
+            assert _labels(ax, "x")[col].endswith(name.replace("_", " "))
     cbar = ax.figure.axes[-1]
-    assert cbar.get_ylabel() == "scaled impact"
+    assert cbar.get_ylabel() == "z-score vs matched random sets"
     assert dict(plt.rcParams) == rc_before  # no global style changes
+
+
+def test_impact_heatmap_paper_view(pbmc_results):
+    ax = ss.pl.impact_heatmap(pbmc_results, values="scaled", order="cluster", show=False)
+    assert ax.images[0].get_clim() == (0, 1)
+    assert ax.figure.axes[-1].get_ylabel() == "scaled impact"
 
 
 def test_impact_heatmap_all_sets_readable(pbmc_results, tmp_path):
@@ -59,7 +74,7 @@ def test_impact_heatmap_zscore_and_ax(pbmc_results):
     with pytest.raises(ValueError, match="values must be"):
         ss.pl.impact_heatmap(pbmc_results, values="nope", show=False)
     with pytest.raises(ValueError, match="min_impact"):
-        ss.pl.impact_heatmap(pbmc_results, min_impact=2, show=False)
+        ss.pl.impact_heatmap(pbmc_results, values="scaled", min_impact=2, show=False)
 
 
 def test_impact_heatmap_groups(pbmc_results, tmp_path):
@@ -106,9 +121,16 @@ def test_unit_activity(pbmc_results, tmp_path):
     axes = ss.pl.unit_activity(a, gene_set="MARKERS_NK", n_units=2, show=False)
     assert len(axes) == 2 and axes[0].get_title().startswith("unit ")
     top = ss.pl._units.top_units(a, "MARKERS_NK", 2)
-    assert [ax.get_title() for ax in axes] == [f"unit {u}" for u in top]
+    # top units rank by z-score; titles carry the unit table's labels
+    z = a.uns["geneset_impact"]["zscore"].loc["MARKERS_NK"]
+    assert z[str(top[0])] == z.max()
+    labels = ss.get.units(a).set_index("unit")["label"]
+    for ax, u in zip(axes, top, strict=True):
+        assert ax.get_title().startswith(f"unit {u}: ")
+        if labels[u] == f"{u}: MARKERS_NK":  # set names are shown without their prefix
+            assert ax.get_title() == f"unit {u}: NK"
     assert list(a.obs.columns) == obs_before
     ax = ss.pl.unit_activity(a, [0], show=False)
-    assert ax.get_title() == "unit 0"
+    assert ax.get_title().startswith("unit 0: ")
     with pytest.raises(ValueError, match="do not exist"):
         ss.pl.unit_activity(a, [999], show=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -19,15 +21,25 @@ def synthetic(
     fold_change: float = 4.0,
     dispersion: float = 0.3,
     mean_library_size: float = 1500.0,
+    activity: Literal["group", "independent"] = "group",
+    active_fraction: float = 0.3,
     random_state: int = 0,
 ) -> AnnData:
-    """Negative-binomial counts in which known gene programs are active in known groups.
+    """Negative-binomial counts in which known gene programs are active in known cells.
 
     Baseline gene means are log-normal (a few genes highly expressed, most low) and library
     sizes vary log-normally between cells, so the counts look like UMI data. Program ``p`` is a
-    set of ``program_size`` genes whose mean is multiplied by ``fold_change`` in the cells of
-    group ``p % n_groups``, scaled per cell by an activity drawn from ``U(0.5, 1)``. Decoy
-    sets are gene sets of the same size with no planted activity. Programs and decoys use
+    set of ``program_size`` genes whose mean is multiplied by ``1 + (fold_change - 1) * a``,
+    ``a`` the program's activity in the cell:
+
+    * ``activity="group"``: ``a ~ U(0.5, 1)`` in the cells of group ``p % n_groups``, 0
+      elsewhere (programs mark groups);
+    * ``activity="independent"``: every program is active in a random ``active_fraction`` of
+      the cells, drawn independently of the other programs and of the groups, with
+      ``a ~ U(0.5, 1)`` where active. Programs overlap in cells, and a program can only be
+      told apart from the others by its own genes: the test of a one-program-per-unit model.
+
+    Decoy sets are gene sets of the same size with no planted activity. Programs and decoys use
     disjoint genes.
 
     Parameters
@@ -44,6 +56,10 @@ def synthetic(
         Gene sets without planted activity, for checking false positives.
     fold_change
         Multiplicative effect of a fully active program on its genes' means.
+    activity
+        How programs are placed in cells, above.
+    active_fraction
+        Share of cells in which each program is active, with ``activity="independent"``.
     dispersion
         Negative-binomial dispersion (variance = mean + dispersion * mean^2).
     mean_library_size
@@ -54,10 +70,15 @@ def synthetic(
     Returns
     -------
     AnnData with integer counts (CSR) in ``X``, ``obs["group"]``, ``obs["<program>_activity"]``
-    per program, and ``uns["synthetic"]``: ``"programs"`` (DataFrame: program, group,
-    fold_change) and ``"gene_sets"`` (long DataFrame ``source``/``target`` of programs and
+    per program (the true activity ``a``), and ``uns["synthetic"]``: ``"programs"``
+    (DataFrame: program, group (``"none"`` for independent programs), fold_change) and
+    ``"gene_sets"`` (long DataFrame ``source``/``target`` of programs and
     decoys, usable directly as gene sets).
     """
+    if activity not in ("group", "independent"):
+        raise ValueError(f"activity must be 'group' or 'independent', got {activity!r}.")
+    if not 0 < active_fraction <= 1:
+        raise ValueError(f"active_fraction must be in (0, 1], got {active_fraction}.")
     n_programs = n_groups if n_programs is None else n_programs
     needed = (n_programs + n_decoys) * program_size
     if needed > n_genes:
@@ -83,12 +104,17 @@ def synthetic(
     for p in range(n_programs + n_decoys):
         members = genes[p * program_size : (p + 1) * program_size]
         if p < n_programs:
-            target = p % n_groups
-            activity = np.where(group == target, rng.uniform(0.5, 1.0, n_cells), 0.0)
-            mu[:, members] *= 1.0 + (fold_change - 1.0) * activity[:, None]
             name = f"program{p}"
-            obs[f"{name}_activity"] = activity
-            programs.append((name, f"g{target}", fold_change))
+            if activity == "group":
+                target = f"g{p % n_groups}"
+                active = group == p % n_groups
+            else:
+                target = "none"
+                active = rng.random(n_cells) < active_fraction
+            a = np.where(active, rng.uniform(0.5, 1.0, n_cells), 0.0)
+            mu[:, members] *= 1.0 + (fold_change - 1.0) * a[:, None]
+            obs[f"{name}_activity"] = a
+            programs.append((name, target, fold_change))
         else:
             name = f"decoy{p - n_programs}"
         sets += [(name, names[g]) for g in members]
@@ -101,5 +127,6 @@ def synthetic(
         "programs": pd.DataFrame(programs, columns=["program", "group", "fold_change"]),
         "gene_sets": pd.DataFrame(sets, columns=["source", "target"]),
         "random_state": random_state,
+        "activity": activity,
     }
     return adata

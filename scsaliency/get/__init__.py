@@ -1,7 +1,7 @@
 """Getters: rebuild stored models and return stored results as tidy DataFrames."""
 
-from ._impact import impact, impact_diff
+from ._impact import impact, impact_diff, units
 from ._model import model
 from ._saliency import saliency
 
-__all__ = ["model", "saliency", "impact", "impact_diff"]
+__all__ = ["model", "saliency", "impact", "impact_diff", "units"]

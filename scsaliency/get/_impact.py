@@ -39,6 +39,35 @@ def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     return pd.concat(long, axis=1).reset_index()
 
 
+def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
+    """Which unit carries which gene set, one row per unit.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
+    key
+        Its ``key_added``.
+
+    Returns
+    -------
+    Columns ``unit``, ``gene_set`` (the unit's best set), ``score``, ``zscore``, ``padj``,
+    ``impact``, ``second_set``, ``margin`` (score over the second set), ``share`` (of the set's
+    positive z-score that falls on this unit), ``owner`` (whether the unit is the set's best),
+    ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``) and ``label``
+    (e.g. ``"13: MARKERS_NK"``), as stored in ``uns[key]["units"]``; sorted by unit.
+    """
+    e = _entry(adata, key)
+    if "units" not in e:
+        raise KeyError(
+            f"adata.uns[{key!r}] has no unit table (computed by an older version); "
+            "run scsaliency.tl.geneset_impact again."
+        )
+    table = e["units"].copy()
+    table.insert(0, "unit", table.index.astype(int))
+    return table.sort_values("unit").reset_index(drop=True)
+
+
 def _pooled(mean, var, n, idx):
     """Mean and variance (ddof=1) of the union of the groups ``idx``, from their moments."""
     n_i = n[idx].astype(np.float64)[:, None, None]

@@ -12,8 +12,9 @@ from anndata import AnnData
 from scipy.cluster.hierarchy import leaves_list, linkage
 
 from .._stats import minmax
+from .._units import diagonal_order, standardise_rows
 from ..get import impact_diff as get_impact_diff
-from ._utils import clean_name, finish
+from ._utils import clean_name, finish, unit_labels
 
 
 def _entry(adata: AnnData, key: str) -> Mapping:
@@ -30,39 +31,95 @@ def _order(m: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(m, method="average", metric="euclidean", optimal_ordering=True))
 
 
-def layout(e: Mapping, min_impact: float, top: int | None, cluster: bool):
+def shown_values(e: Mapping, values: str | None) -> tuple[pd.DataFrame, str]:
+    """The sets x units table a heatmap shows, and its colour-bar label.
+
+    ``None`` picks ``"zscore"`` when a null was computed, else ``"centred"``.
+    """
+    if values is None:
+        values = "zscore" if "zscore" in e else "centred"
+    if values == "scaled":
+        return e["scaled"], "scaled impact"
+    if values == "zscore":
+        if "zscore" not in e:
+            raise KeyError("No z-scores stored; run tl.geneset_impact with n_null > 0.")
+        return e["zscore"], "z-score vs matched random sets"
+    if values == "centred":
+        units = [u for u in e["impact"].columns if u not in _inactive(e)]
+        return standardise_rows(e["impact"], units), "impact, standardised per set"
+    raise ValueError(f"values must be 'zscore', 'centred' or 'scaled', got {values!r}.")
+
+
+def _inactive(e: Mapping) -> set[str]:
+    return set(map(str, e.get("inactive_units", [])))
+
+
+def layout(
+    e: Mapping,
+    values: str | None = None,
+    *,
+    min_impact: float = 0.1,
+    top: int | None = 30,
+    order: str = "diagonal",
+):
     """Gene sets (rows) and units (columns) shown, in display order.
 
-    Sets whose largest scaled impact reaches ``min_impact`` (at most ``top`` of them, highest
-    first), units that are not inactive and reach ``min_impact`` on a shown set; clustered
-    (average linkage) when ``cluster``.
+    With ``values="scaled"``: sets whose largest scaled impact reaches ``min_impact`` and the
+    units that reach it on a shown set. Otherwise the ``top`` sets with the highest score
+    (z-score or standardised impact) on any active unit, and all active units. Inactive units
+    are never shown. ``order``: ``"diagonal"`` puts each unit's best sets beside it
+    (:func:`scsaliency._units.diagonal_order`), ``"cluster"`` orders rows and columns by
+    average-linkage clustering, ``"none"`` by score and unit index.
     """
-    scaled = e["scaled"]
-    inactive = set(map(str, e.get("inactive_units", [])))
-    scaled = scaled.loc[:, [u for u in scaled.columns if u not in inactive]]
-    best = scaled.max(axis=1)
-    rows = best[best >= min_impact].sort_values(ascending=False)
+    if order not in ("diagonal", "cluster", "none"):
+        raise ValueError(f"order must be 'diagonal', 'cluster' or 'none', got {order!r}.")
+    table, _ = shown_values(e, values)
+    table = table.loc[:, [u for u in table.columns if u not in _inactive(e)]]
+    if table.shape[1] == 0:
+        raise ValueError("Every unit is inactive; there is nothing to show.")
+    best = table.max(axis=1)
+    if values == "scaled":
+        rows = best[best >= min_impact].sort_values(ascending=False)
+        if rows.empty:
+            raise ValueError(
+                f"No gene set reaches min_impact={min_impact} (largest scaled impact: "
+                f"{best.max():.3g}); lower min_impact."
+            )
+    else:
+        rows = best.dropna().sort_values(ascending=False)
     if top is not None:
         rows = rows.iloc[:top]
-    if rows.empty:
-        raise ValueError(
-            f"No gene set reaches min_impact={min_impact} (largest scaled impact: "
-            f"{best.max():.3g}); lower min_impact."
-        )
-    sub = scaled.loc[rows.index]
-    cols = sub.columns[sub.max(axis=0) >= min_impact]
-    sub = sub.loc[:, cols]
-    if cluster:
-        sub = sub.iloc[_order(sub.to_numpy()), _order(sub.to_numpy().T)]
+    sub = table.loc[rows.index]
+    if values == "scaled":
+        sub = sub.loc[:, sub.columns[sub.max(axis=0) >= min_impact]]
+    if order == "diagonal":
+        return diagonal_order(sub, list(sub.columns))
+    if order == "cluster":
+        m = sub.fillna(0).to_numpy()
+        sub = sub.iloc[_order(m), _order(m.T)]
     return list(sub.index), list(sub.columns)
 
 
-def _auto_size(rows: Sequence[str], n_cols: int, strip_prefix: bool) -> tuple[float, float]:
+def _auto_size(
+    rows: Sequence[str], col_labels: Sequence[str], strip_prefix: bool
+) -> tuple[float, float]:
     label = max(len(clean_name(r, strip_prefix)) for r in rows)
-    return (min(1.2 + 0.065 * label + 0.17 * n_cols + 1.0, 24), min(1.3 + 0.2 * len(rows), 20))
+    col_label = max(len(c) for c in col_labels)
+    width = min(1.2 + 0.065 * label + 0.17 * len(col_labels) + 1.0, 24)
+    return width, min(1.3 + 0.2 * len(rows) + 0.06 * col_label, 22)
 
 
-def _draw(ax, m: pd.DataFrame, *, cmap, vmin, vmax, sig: np.ndarray | None, strip_prefix: bool):
+def _draw(
+    ax,
+    m: pd.DataFrame,
+    *,
+    cmap,
+    vmin,
+    vmax,
+    sig: np.ndarray | None,
+    strip_prefix: bool,
+    col_labels: Sequence[str] | None = None,
+):
     cm = plt.get_cmap(cmap).with_extremes(bad="#e6e6e6")
     im = ax.imshow(
         np.ma.masked_invalid(m.to_numpy(dtype=float)),
@@ -73,7 +130,7 @@ def _draw(ax, m: pd.DataFrame, *, cmap, vmin, vmax, sig: np.ndarray | None, stri
         interpolation="nearest",
     )
     ax.set_yticks(range(len(m.index)), [clean_name(r, strip_prefix) for r in m.index], fontsize=7)
-    ax.set_xticks(range(len(m.columns)), list(m.columns), fontsize=6, rotation=90)
+    ax.set_xticks(range(len(m.columns)), col_labels or list(m.columns), fontsize=6, rotation=90)
     ax.set_xlabel("unit")
     ax.tick_params(length=1.5, pad=1)
     if sig is not None and sig.any():
@@ -87,10 +144,10 @@ def impact_heatmap(
     key: str = "geneset_impact",
     *,
     groups: Sequence[str] | bool | None = None,
-    values: str = "scaled",
+    values: str | None = None,
     min_impact: float = 0.1,
     top: int | None = 30,
-    cluster: bool = True,
+    order: str = "diagonal",
     alpha: float = 0.05,
     min_diff: float = 0.1,
     strip_prefix: bool = True,
@@ -104,12 +161,16 @@ def impact_heatmap(
 ):
     """Impact of gene sets (rows) on representation units (columns), Figure 1d of the paper.
 
-    Shows the scaled impact (``uns[key]["scaled"]``, in [0, 1]) of the high-impact sets and
-    units, clustered; a dot marks (set, unit) pairs whose impact is significant against
-    expression-matched random sets (``padj < alpha``). With ``groups``, one panel per group
-    (Figure 2): each group's mean per-cell impact, min-max scaled per group, same rows and
-    columns in every panel, dots where the group is significantly above the rest
-    (Welch, ``padj < alpha``).
+    By default shows what distinguishes the units: each (set, unit) pair's z-score against
+    expression-matched random sets (or, without a null, the impact standardised per set over
+    the units), for the ``top`` sets, with units and sets in a diagonal order, so that each
+    unit's sets sit beside it, and units labelled with the set they carry
+    (:func:`scsaliency.get.units`). ``values="scaled"`` with ``order="cluster"`` gives the
+    paper's min-max scaled map, in which the expression level that every unit shares
+    dominates. A dot marks (set, unit) pairs whose impact is significant (``padj < alpha``).
+    With ``groups``, one panel per group (Figure 2): each group's mean per-cell impact, min-max
+    scaled per group, same rows and columns in every panel, dots where the group is
+    significantly above the rest (Welch, ``padj < alpha``).
 
     Parameters
     ----------
@@ -121,15 +182,18 @@ def impact_heatmap(
         Group names to draw one panel each, or ``True`` for all groups (needs ``groupby`` in
         ``tl.geneset_impact``).
     values
-        ``"scaled"`` (the paper's scaled impact) or ``"zscore"`` (impact against
-        expression-matched random sets: which units carry a set beyond its expression level).
-        Whole-data panel only.
+        ``"zscore"`` (default when stored: impact against expression-matched random sets),
+        ``"centred"`` (impact standardised per set over the units; default without a null) or
+        ``"scaled"`` (the paper's min-max scaled impact). Colours of the whole-data panel;
+        the rows and columns of the group panels.
     min_impact
-        Sets and units whose largest scaled impact stays below this are not shown.
+        With ``values="scaled"``: sets and units whose largest scaled impact stays below this
+        are not shown.
     top
-        At most this many sets, highest impact first; ``None`` for all that pass.
-    cluster
-        Order rows and columns by hierarchical clustering (else by impact / unit index).
+        At most this many sets, highest value first; ``None`` for all.
+    order
+        ``"diagonal"`` (each unit's best sets beside it), ``"cluster"`` (hierarchical
+        clustering of rows and columns) or ``"none"``.
     alpha
         Threshold on the adjusted p for the significance dots.
     min_diff
@@ -155,28 +219,33 @@ def impact_heatmap(
     shown.
     """
     e = _entry(adata, key)
-    rows, cols = layout(e, min_impact, top, cluster)
-    width, height = _auto_size(rows, len(cols), strip_prefix)
+    table, label = shown_values(e, values)
+    rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
+    labels = unit_labels(e, cols, strip_prefix)
+    width, height = _auto_size(rows, labels, strip_prefix)
     if groups is None or groups is False:
         if ax is None:
             fig, ax = plt.subplots(figsize=figsize or (width, height), layout="constrained")
         else:
             fig = ax.figure
         sig = (e["padj"].loc[rows, cols].to_numpy() < alpha) if "padj" in e else None
-        if values == "scaled":
-            m, lim, label = e["scaled"].loc[rows, cols], (0, 1), "scaled impact"
-        elif values == "zscore":
-            if "zscore" not in e:
-                raise KeyError(
-                    f"uns[{key!r}] has no z-scores; run tl.geneset_impact with n_null > 0."
-                )
-            m = e["zscore"].loc[rows, cols]
-            vmax = float(np.nanpercentile(np.abs(m.to_numpy()), 99)) or 1.0
-            lim, label = (-vmax, vmax), "z-score vs matched random sets"
+        m = table.loc[rows, cols]
+        if label == "scaled impact":
+            lim = (0, 1)
         else:
-            raise ValueError(f"values must be 'scaled' or 'zscore', got {values!r}.")
-        cmap = cmap or ("viridis" if values == "scaled" else "RdBu_r")
-        im = _draw(ax, m, cmap=cmap, vmin=lim[0], vmax=lim[1], sig=sig, strip_prefix=strip_prefix)
+            vmax = float(np.nanpercentile(np.abs(m.to_numpy(dtype=float)), 99)) or 1.0
+            lim = (-vmax, vmax)
+        cmap = cmap or ("viridis" if label == "scaled impact" else "RdBu_r")
+        im = _draw(
+            ax,
+            m,
+            cmap=cmap,
+            vmin=lim[0],
+            vmax=lim[1],
+            sig=sig,
+            strip_prefix=strip_prefix,
+            col_labels=labels,
+        )
         fig.colorbar(im, ax=ax, label=label, shrink=min(1, 6 / height), pad=0.01)
         title = "Gene-set impact on units"
         if sig is not None:
@@ -218,7 +287,8 @@ def impact_heatmap(
         d = get_impact_diff(adata, g, "rest", key=key)
         d = d.set_index(["gene_set", "unit"])
         idx = pd.MultiIndex.from_product([rows, cols])
-        sig = ((d.loc[idx, "padj"] < alpha) & (d.loc[idx, "diff"] > 0)).to_numpy()
+        sel = d.loc[idx]
+        sig = ((sel["padj"] < alpha) & (sel["scaled_diff"] >= min_diff)).to_numpy()
         im = _draw(
             a,
             m,
@@ -227,6 +297,7 @@ def impact_heatmap(
             vmax=1,
             sig=sig.reshape(len(rows), len(cols)),
             strip_prefix=strip_prefix,
+            col_labels=labels,
         )
         a.set_title(f"{g} (n={int(np.asarray(e['group_n'])[names.index(g)])})", fontsize=9)
         if k % nc:
@@ -258,7 +329,8 @@ def impact_diff(
     *,
     min_impact: float = 0.1,
     top: int | None = 30,
-    cluster: bool = True,
+    values: str | None = None,
+    order: str = "diagonal",
     alpha: float = 0.05,
     min_diff: float = 0.1,
     mask_low: bool = True,
@@ -289,8 +361,8 @@ def impact_diff(
         Groups to compare; ``group2="rest"`` is all other labelled cells.
     key
         The impact's ``key_added``.
-    min_impact, top, cluster, strip_prefix, figsize, ax
-        As in :func:`impact_heatmap`.
+    min_impact, top, values, order, strip_prefix, figsize, ax
+        As in :func:`impact_heatmap`: the same rows and columns, in the same order.
     alpha
         Threshold on the adjusted p for the dots.
     min_diff
@@ -315,18 +387,28 @@ def impact_diff(
             f"run tl.geneset_impact(adata, ..., groupby={groupby!r})."
         )
     d = get_impact_diff(adata, group1, group2, key=key)
-    rows, cols = layout(e, min_impact, top, cluster)
+    rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
+    labels = unit_labels(e, cols, strip_prefix)
     wide = d.pivot(index="gene_set", columns="unit", values="scaled_diff").loc[rows, cols]
     padj = d.pivot(index="gene_set", columns="unit", values="padj").loc[rows, cols]
     if mask_low:
         wide = wide.where(e["scaled"].loc[rows, cols] >= min_impact)
-    width, height = _auto_size(rows, len(cols), strip_prefix)
+    width, height = _auto_size(rows, labels, strip_prefix)
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize or (width, height), layout="constrained")
     else:
         fig = ax.figure
     sig = (padj.to_numpy() < alpha) & wide.notna().to_numpy() & (wide.abs().to_numpy() >= min_diff)
-    im = _draw(ax, wide, cmap=cmap, vmin=-1, vmax=1, sig=sig, strip_prefix=strip_prefix)
+    im = _draw(
+        ax,
+        wide,
+        cmap=cmap,
+        vmin=-1,
+        vmax=1,
+        sig=sig,
+        strip_prefix=strip_prefix,
+        col_labels=labels,
+    )
     fig.colorbar(
         im,
         ax=ax,

@@ -6,15 +6,24 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ._impact import shown_values
+from ._utils import unit_labels
+
 
 def top_units(adata: AnnData, gene_set: str, n: int = 4, key: str = "geneset_impact") -> list[int]:
-    """The ``n`` units on which ``gene_set`` has the highest impact (from ``uns[key]``)."""
-    impact = adata.uns[key]["impact"]
-    if gene_set not in impact.index:
+    """The ``n`` units that carry ``gene_set`` most (from ``uns[key]``).
+
+    Ranked by z-score when stored, else by the impact standardised per set, so that a unit
+    ranks by what distinguishes it, not by the set's expression level.
+    """
+    if key not in adata.uns or "impact" not in adata.uns[key]:
+        raise KeyError(f"No gene-set impact in adata.uns[{key!r}]; run tl.geneset_impact first.")
+    score, _ = shown_values(adata.uns[key], None)
+    if gene_set not in score.index:
         raise KeyError(
-            f"{gene_set!r} is not a gene set of uns[{key!r}] (e.g. {list(impact.index[:5])})."
+            f"{gene_set!r} is not a gene set of uns[{key!r}] (e.g. {list(score.index[:5])})."
         )
-    return [int(u) for u in impact.loc[gene_set].sort_values(ascending=False).index[:n]]
+    return [int(u) for u in score.loc[gene_set].dropna().sort_values(ascending=False).index[:n]]
 
 
 def unit_activity(
@@ -37,8 +46,8 @@ def unit_activity(
     units
         Unit indices to colour by.
     gene_set
-        Instead of ``units``: the ``n_units`` units with the highest impact of this gene set
-        (needs :func:`scsaliency.tl.geneset_impact`).
+        Instead of ``units``: the ``n_units`` units that carry this gene set most (highest
+        z-score; needs :func:`scsaliency.tl.geneset_impact`).
     n_units
         Units shown with ``gene_set``.
     basis
@@ -46,7 +55,9 @@ def unit_activity(
     rep_key
         The representation in ``obsm``.
     impact_key
-        ``key_added`` of the impact, for ``gene_set``.
+        ``key_added`` of the impact: for ``gene_set``, and for the panel titles, which name the
+        set each unit carries (``"unit 13: NK"``, from :func:`scsaliency.get.units`) when it
+        is stored.
     **kwargs
         Passed to :func:`scanpy.pl.embedding` (``ax``, ``show``, ``save``, ``return_fig``,
         ``ncols``, ``cmap``, ...).
@@ -70,7 +81,10 @@ def unit_activity(
         raise ValueError(f"Units {bad} do not exist; the representation has {rep.shape[1]}.")
     import scanpy as sc
 
-    names = [f"unit {u}" for u in units]
+    if impact_key in adata.uns and "units" in adata.uns[impact_key]:
+        names = ["unit " + lab for lab in unit_labels(adata.uns[impact_key], units)]
+    else:
+        names = [f"unit {u}" for u in units]
     obs = pd.DataFrame(rep[:, list(units)], index=adata.obs_names, columns=names)
     view = AnnData(obs=obs, obsm={f"X_{basis}": np.asarray(adata.obsm[f"X_{basis}"])})
     return sc.pl.embedding(view, basis=basis, color=names, **kwargs)

@@ -22,6 +22,25 @@ def clean_name(name: str, strip_prefix: bool = True) -> str:
     return name
 
 
+def unit_labels(e, units, strip_prefix: bool = True) -> list[str]:
+    """Axis labels for ``units`` from a stored impact's unit table: ``"13: NK"``.
+
+    Units that carry no significant set keep only their number and status; without a unit
+    table (results of an older version) the label is the unit number.
+    """
+    table = e.get("units")
+    if table is None:
+        return [str(u) for u in units]
+    out = []
+    for u in units:
+        row = table.loc[str(u)]
+        name = clean_name(row["gene_set"], strip_prefix) if row["status"] == "carries a set" else (
+            "-" if row["status"] == "no significant set" else row["status"]
+        )
+        out.append(f"{u}: {name}")
+    return out
+
+
 def finish(
     fig: Figure,
     axes,

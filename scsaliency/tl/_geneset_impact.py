@@ -8,6 +8,7 @@ import torch
 from anndata import AnnData
 
 from .. import _stats
+from .._units import unit_table
 from ..genesets import GeneSetsLike, as_dict, match
 from ..get._saliency import saliency_frame
 from ._saliency import group_codes, run_pass
@@ -20,6 +21,7 @@ def geneset_impact(
     saliency_key: str = "saliency",
     groupby: str | None = None,
     min_size: int = 5,
+    alpha: float = 0.05,
     n_null: int = 1000,
     n_bins: int = 25,
     random_state: int = 0,
@@ -58,6 +60,9 @@ def geneset_impact(
         the cells (cells are the replicates of the group test).
     min_size
         Sets with fewer genes among the model's genes are dropped, with a warning naming them.
+    alpha
+        A unit carries its best set (``"units"`` below) when that set's adjusted p is below
+        ``alpha``.
     n_null
         Random sets per gene set; 0 skips the significance.
     n_bins
@@ -92,8 +97,17 @@ def geneset_impact(
     ``"inactive_units"``
         Units whose largest scaled impact is below 0.01 (dead units; the paper leaves them out
         of its plots).
+    ``"units"``
+        Which unit is which: one row per unit with its best set (highest z-score; without a
+        null, highest impact standardised over units), that set's ``zscore``, ``padj`` and
+        ``impact``, the ``second_set`` and ``margin`` to it, the ``share`` of the set's
+        positive z-score that falls on this unit, ``owner`` (the set's best unit), ``status``
+        and a plot ``label`` such as ``"13: MARKERS_NK"``; units whose best set has
+        ``padj >= alpha`` are labelled ``"no significant set"``, dead units ``"inactive"``.
+        :func:`scsaliency.get.units` returns it.
     ``"params"``
-        ``saliency_key``, ``min_size``, ``n_null``, ``random_state``, ``groupby`` if any.
+        ``saliency_key``, ``min_size``, ``alpha``, ``n_null``, ``random_state``, ``groupby`` if
+        any.
     With ``groupby``: ``"groups"``, ``"group_n"`` (cells), ``"group_mean"`` and ``"group_var"``
     (groups x sets x units: mean and variance over the group's cells of the per-cell impact).
     """
@@ -120,6 +134,7 @@ def geneset_impact(
         "params": {
             "saliency_key": saliency_key,
             "min_size": min_size,
+            "alpha": alpha,
             "n_null": n_null,
             "random_state": random_state,
         },
@@ -139,6 +154,13 @@ def geneset_impact(
         out.update(
             zscore=frame(z), pval=frame(p), padj=frame(_stats.bh_adjust(p)), pval_emp=frame(p_emp)
         )
+    out["units"] = unit_table(
+        out["impact"],
+        zscore=out.get("zscore"),
+        padj=out.get("padj"),
+        inactive=list(out["inactive_units"]),
+        alpha=alpha,
+    )
 
     if codes is not None:
         params = sal_entry["params"]

@@ -1,0 +1,127 @@
+"""Which unit carries which gene set: one row per unit, from a sets x units impact table.
+
+Used by :func:`scsaliency.tl.geneset_impact` (which stores the table), :func:`scsaliency.get.units`
+and the plots (unit labels, the diagonal order of the heatmap). Knows nothing of AnnData.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: What ``status`` says of a unit.
+CARRIES, NO_SET, INACTIVE = "carries a set", "no significant set", "inactive"
+
+
+def standardise_rows(impact: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    """Impact centred and scaled per set over ``units``: what distinguishes units, not level.
+
+    The ranking score when no expression-matched null was computed (``n_null=0``).
+    """
+    sub = impact.loc[:, units]
+    sd = sub.std(axis=1, ddof=0).replace(0, np.nan)
+    return sub.sub(sub.mean(axis=1), axis=0).div(sd, axis=0)
+
+
+def unit_table(
+    impact: pd.DataFrame,
+    *,
+    zscore: pd.DataFrame | None,
+    padj: pd.DataFrame | None,
+    inactive: list[str],
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """One row per unit: its best gene set, how significant and how specific it is, a label.
+
+    Parameters
+    ----------
+    impact
+        Sets x units mean saliency.
+    zscore, padj
+        Sets x units z-score and adjusted p against expression-matched random sets; ``None``
+        ranks by :func:`standardise_rows` instead and tests nothing.
+    inactive
+        Units left out (dead units): status ``"inactive"``.
+    alpha
+        A unit carries its best set when that set's ``padj < alpha``.
+
+    Returns
+    -------
+    Indexed by unit (``"0"``, ``"1"``, ...), columns: ``gene_set`` (highest score on the unit;
+    ``""`` for inactive units),
+    ``score`` (that score: z-score, or standardised impact without a null), ``zscore``,
+    ``padj``, ``impact``, ``second_set`` and ``margin`` (score minus the second set's),
+    ``share`` (the positive part of the set's score on this unit over its sum across active
+    units: 1 when no other unit carries the set), ``owner`` (whether this unit is the set's
+    highest-scoring unit), ``status`` (``"carries a set"``, ``"no significant set"``,
+    ``"inactive"``) and ``label`` (``"13: MARKERS_NK"``, ``"13: no significant set"``,
+    ``"13: inactive"``).
+    """
+    units = [str(u) for u in impact.columns]
+    dead = set(map(str, inactive))
+    active = [u for u in units if u not in dead]
+    score = zscore if zscore is not None else standardise_rows(impact, active)
+    s = score.reindex(columns=units).to_numpy(dtype=np.float64)
+    sets = np.asarray(impact.index, dtype=object)
+    is_active = np.asarray([u not in dead for u in units])
+    pos = np.where(np.isfinite(s) & is_active[None, :], np.maximum(s, 0), 0.0)
+    total = pos.sum(axis=1)
+    filled = np.where(np.isfinite(s), s, -np.inf)
+    owner_of_set = filled.argmax(axis=1) if len(units) else np.zeros(len(sets), int)
+    rows = []
+    for j, u in enumerate(units):
+        col = filled[:, j]
+        order = np.argsort(-col, kind="stable")
+        best = order[0]
+        usable = is_active[j] and np.isfinite(col[best])
+        second = order[1] if len(order) > 1 else None
+        p = float(padj.iloc[best, j]) if padj is not None else np.nan
+        if not usable:
+            status = INACTIVE
+        elif padj is None or p < alpha:
+            status = CARRIES
+        else:
+            status = NO_SET
+        rows.append(
+            {
+                "unit": u,
+                "gene_set": sets[best] if usable else "",
+                "score": float(col[best]) if usable else np.nan,
+                "zscore": float(zscore.iloc[best, j]) if usable and zscore is not None else np.nan,
+                "padj": p if usable else np.nan,
+                "impact": float(impact.iloc[best, j]),
+                "second_set": sets[second] if usable and second is not None else "",
+                "margin": float(col[best] - col[second])
+                if usable and second is not None and np.isfinite(col[second])
+                else np.nan,
+                "share": float(pos[best, j] / total[best]) if usable and total[best] > 0 else 0.0,
+                "owner": bool(usable and owner_of_set[best] == j),
+                "status": status,
+                "label": f"{u}: {sets[best]}" if status == CARRIES else f"{u}: {status}",
+            }
+        )
+    table = pd.DataFrame(rows).set_index("unit")
+    table.index.name = None
+    return table
+
+
+def diagonal_order(score: pd.DataFrame, units: list[str]) -> tuple[list[str], list[str]]:
+    """Order sets (rows) and ``units`` (columns) so that each unit's best sets sit together.
+
+    Units are ordered by their best score, strongest first, units with the same best set
+    side by side; each set follows the unit it scores highest on, so the strong pairs fall on
+    a diagonal (the picture the paper's Figure 1d intends).
+    """
+    sub = score.loc[:, units].astype(float)
+    filled = sub.fillna(-np.inf).to_numpy()
+    best_set = filled.argmax(axis=0)
+    best_val = filled.max(axis=0)
+    set_rank: dict[int, int] = {}
+    for j in np.argsort(-best_val, kind="stable"):
+        set_rank.setdefault(int(best_set[j]), len(set_rank))
+    unit_order = sorted(range(len(units)), key=lambda j: (set_rank[int(best_set[j])], -best_val[j]))
+    position = {j: k for k, j in enumerate(unit_order)}
+    owner = filled.argmax(axis=1)
+    strength = filled.max(axis=1)
+    row_order = sorted(range(len(sub.index)), key=lambda i: (position[int(owner[i])], -strength[i]))
+    return [sub.index[i] for i in row_order], [units[j] for j in unit_order]

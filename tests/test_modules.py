@@ -1,0 +1,218 @@
+"""Issue 9: decoders, independent synthetic programs, the unit table and its labels in plots."""
+
+import anndata as ad
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import scsaliency as ss
+from scsaliency._units import diagonal_order, unit_table
+
+
+def _independent(**kw):
+    args = dict(
+        n_cells=800,
+        n_genes=300,
+        n_programs=4,
+        n_decoys=4,
+        fold_change=4.0,
+        activity="independent",
+        random_state=3,
+    )
+    return ss.datasets.synthetic(**{**args, **kw})
+
+
+def test_independent_programs_are_independent_of_groups_and_each_other():
+    a = _independent(n_cells=4000, active_fraction=0.3)
+    acts = a.obs[[f"program{p}_activity" for p in range(4)]].to_numpy()
+    active = acts > 0
+    # each program active in about 30% of the cells, with continuous activity in [0.5, 1]
+    assert np.allclose(active.mean(0), 0.3, atol=0.03)
+    assert acts[active].min() >= 0.5 and acts[active].max() <= 1.0
+    assert len(np.unique(np.round(acts[active], 6))) > 100
+    # programs overlap in cells as independent draws would, and ignore the groups
+    both = (active[:, 0] & active[:, 1]).mean()
+    assert abs(both - active[:, 0].mean() * active[:, 1].mean()) < 0.02
+    by_group = pd.Series(active[:, 0]).groupby(a.obs["group"].to_numpy()).mean()
+    assert by_group.max() - by_group.min() < 0.1
+    progs = a.uns["synthetic"]["programs"]
+    assert list(progs["group"]) == ["none"] * 4
+    sets = a.uns["synthetic"]["gene_sets"]
+    assert set(sets["source"]) == {f"program{p}" for p in range(4)} | {
+        f"decoy{d}" for d in range(4)
+    }
+
+
+def test_independent_program_genes_follow_activity():
+    a = _independent(n_cells=3000)
+    sets = a.uns["synthetic"]["gene_sets"]
+    genes = sets.loc[sets["source"] == "program0", "target"]
+    x = np.asarray(a[:, genes].X.sum(1)).ravel() / np.asarray(a.X.sum(1)).ravel()
+    on = a.obs["program0_activity"].to_numpy() > 0
+    assert x[on].mean() > 2 * x[~on].mean()
+
+
+def test_synthetic_rejects_bad_mode():
+    with pytest.raises(ValueError, match="activity"):
+        ss.datasets.synthetic(activity="random")
+    with pytest.raises(ValueError, match="active_fraction"):
+        ss.datasets.synthetic(activity="independent", active_fraction=0)
+
+
+@pytest.mark.parametrize("decoder", ["additive", "mlp"])
+def test_each_decoder_trains_round_trips_and_rebuilds(decoder, tmp_path):
+    a = _independent(n_cells=300, n_genes=120, n_decoys=1)
+    ss.tl.ortho_ae(a, decoder=decoder, n_latent=6, n_hidden=16, max_epochs=5, progress=False)
+    params = a.uns["ortho_ae"]["params"]
+    assert params["decoder"] == decoder
+    path = tmp_path / "a.h5ad"
+    a.write_h5ad(path)
+    b = ad.read_h5ad(path)
+    module = ss.get.model(b)
+    assert module.decoder_kind == decoder
+    genes = b.uns["ortho_ae"]["var_names"]
+    x = torch.as_tensor(b[:, genes].X.toarray(), dtype=torch.float32)
+    with torch.no_grad():
+        z, rate = module(x)
+    np.testing.assert_allclose(z.numpy(), b.obsm["X_ortho_ae"], rtol=1e-5, atol=1e-6)
+    assert torch.isfinite(rate).all() and (rate > 0).all()
+
+
+def test_additive_decoder_is_one_nonnegative_program_per_unit():
+    a = _independent(n_cells=300, n_genes=120, n_decoys=1)
+    ss.tl.ortho_ae(a, n_latent=6, n_hidden=16, max_epochs=5, progress=False)
+    m = ss.get.model(a)
+    programs = m.decoder.gene_programs()
+    assert programs.shape == (6, 120) and (programs >= 0).all()
+    z = torch.zeros(1, 6)
+    z1 = z.clone()
+    z1[0, 2] = 1.0
+    with torch.no_grad():
+        added = m.decoder(z1) - m.decoder(z)
+    torch.testing.assert_close(added[0], programs[2])
+
+
+def test_models_stored_before_the_decoder_choice_rebuild_as_mlp():
+    a = _independent(n_cells=300, n_genes=120, n_decoys=1)
+    ss.tl.ortho_ae(a, decoder="mlp", n_latent=6, n_hidden=16, max_epochs=3, progress=False)
+    del a.uns["ortho_ae"]["params"]["decoder"]  # as written by version 0.1.0
+    module = ss.get.model(a)
+    assert module.decoder_kind == "mlp"
+    genes = a.uns["ortho_ae"]["var_names"]
+    with torch.no_grad():
+        z = module.encode(torch.as_tensor(a[:, genes].X.toarray(), dtype=torch.float32))
+    np.testing.assert_allclose(z.numpy(), a.obsm["X_ortho_ae"], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_decoder_is_a_clear_error(counts):
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        ss.tl.ortho_ae(counts, decoder="linear", progress=False)
+
+
+def test_unit_table_columns_labels_and_status():
+    idx = ["A", "B", "C"]
+    cols = ["0", "1", "2", "3"]
+    z = pd.DataFrame(
+        [[9.0, 0.5, 0.1, np.nan], [0.2, 1.0, 6.0, np.nan], [0.1, 0.3, 0.2, np.nan]],
+        index=idx,
+        columns=cols,
+    )
+    padj = pd.DataFrame(
+        [[1e-9, 0.5, 0.9, np.nan], [0.9, 0.3, 1e-5, np.nan], [0.9, 0.9, 0.9, np.nan]],
+        index=idx,
+        columns=cols,
+    )
+    impact = pd.DataFrame(np.ones((3, 4)), index=idx, columns=cols)
+    t = unit_table(impact, zscore=z, padj=padj, inactive=["3"])
+    assert list(t.index) == cols
+    assert list(t["gene_set"]) == ["A", "B", "B", ""]
+    assert list(t["status"]) == [
+        "carries a set",
+        "no significant set",
+        "carries a set",
+        "inactive",
+    ]
+    assert list(t["label"]) == ["0: A", "1: no significant set", "2: B", "3: inactive"]
+    assert t.loc["0", "margin"] == pytest.approx(9.0 - 0.2)
+    assert t.loc["0", "share"] == pytest.approx(9.0 / (9.0 + 0.5 + 0.1))
+    assert t.loc["2", "owner"] and not t.loc["1", "owner"]
+
+
+def test_unit_table_without_null_ranks_by_standardised_impact():
+    impact = pd.DataFrame(
+        [[1.0, 1.0, 3.0], [5.0, 2.0, 5.0]], index=["A", "B"], columns=["0", "1", "2"]
+    )
+    t = unit_table(impact, zscore=None, padj=None, inactive=[])
+    # set B has the higher raw impact everywhere, but unit 2 stands out on A
+    assert t.loc["2", "gene_set"] == "A"
+    assert (t["status"] == "carries a set").all()
+
+
+def test_diagonal_order_puts_each_units_best_set_beside_it():
+    z = pd.DataFrame(
+        [[0, 0, 5], [4, 0, 0], [0, 3, 0]],
+        index=["S1", "S2", "S3"],
+        columns=["a", "b", "c"],
+        dtype=float,
+    )
+    rows, cols = diagonal_order(z, list(z.columns))
+    assert cols == ["c", "a", "b"] and rows == ["S1", "S2", "S3"]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Additive default model on data with 4 independent planted programs."""
+    a = _independent(n_cells=1500, n_genes=300, fold_change=5.0)
+    ss.tl.ortho_ae(a, n_latent=8, n_hidden=32, progress=False)
+    ss.tl.saliency(a, progress=False)
+    ss.tl.geneset_impact(a, a.uns["synthetic"]["gene_sets"], n_null=200, progress=False)
+    return a
+
+
+def test_strong_planted_program_is_the_top_set_of_exactly_one_unit(planted):
+    t = ss.get.units(planted)
+    carried = t.loc[t["status"] == "carries a set", "gene_set"]
+    # every planted program is carried, decoys are not
+    assert {f"program{p}" for p in range(4)} <= set(carried)
+    assert not any(s.startswith("decoy") for s in carried)
+    owners = t[t["owner"]]
+    for p in range(4):
+        assert (owners["gene_set"] == f"program{p}").sum() == 1
+
+
+def test_units_table_round_trips(planted, tmp_path):
+    path = tmp_path / "p.h5ad"
+    planted.write_h5ad(path)
+    pd.testing.assert_frame_equal(ss.get.units(ad.read_h5ad(path)), ss.get.units(planted))
+
+
+def test_plots_use_unit_labels(planted):
+    ax = ss.pl.impact_heatmap(planted, show=False)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert any(lab.endswith(": program0") for lab in labels)
+    plt.close("all")
+    ax = ss.pl.impact_heatmap(planted, values="scaled", order="cluster", show=False)
+    assert ax.images[0].get_clim() == (0, 1)
+    plt.close("all")
+    planted.obs["prog0"] = pd.Categorical(
+        np.where(planted.obs["program0_activity"] > 0, "on", "off")
+    )
+    b = planted.copy()
+    ss.tl.geneset_impact(
+        b, b.uns["synthetic"]["gene_sets"], n_null=50, groupby="prog0", progress=False
+    )
+    ax = ss.pl.impact_diff(b, "prog0", "on", show=False)
+    assert any(": program0" in t.get_text() for t in ax.get_xticklabels())
+    plt.close("all")
+    b.obsm["X_umap"] = np.asarray(b.obsm["X_ortho_ae"][:, :2])
+    axes = ss.pl.unit_activity(b, gene_set="program0", n_units=1, show=False)
+    axes = axes if isinstance(axes, list) else [axes]
+    assert axes[0].get_title().endswith(": program0")
+    plt.close("all")
+
+
+def test_heatmap_rejects_unknown_order(planted):
+    with pytest.raises(ValueError, match="order must be"):
+        ss.pl.impact_heatmap(planted, order="random", show=False)
