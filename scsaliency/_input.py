@@ -16,6 +16,26 @@ from anndata import AnnData
 _CHUNK = 4096
 
 
+def check_adata(adata: AnnData) -> None:
+    """An AnnData with cells, genes and unique gene names; a clear error otherwise."""
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"Expected an AnnData, got a {type(adata).__name__}.")
+    if adata.n_obs == 0:
+        raise ValueError(
+            f"adata has no cells (shape {adata.n_obs} x {adata.n_vars}); check the filtering "
+            "or subsetting that produced it."
+        )
+    if adata.n_vars == 0:
+        raise ValueError(f"adata has no genes (shape {adata.n_obs} x {adata.n_vars}).")
+    dup = adata.var_names[adata.var_names.duplicated()].unique()
+    if len(dup):
+        shown = ", ".join(map(repr, dup[:5])) + (", ..." if len(dup) > 5 else "")
+        raise ValueError(
+            f"adata.var_names has {len(dup)} repeated gene names ({shown}); genes must be "
+            "named uniquely. Run adata.var_names_make_unique() first."
+        )
+
+
 def get_matrix(adata: AnnData, layer: str | None):
     """Return ``adata.X`` or ``adata.layers[layer]`` without copying it."""
     if layer is None:

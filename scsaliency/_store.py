@@ -45,6 +45,9 @@ def model_entry(adata: AnnData, key: str) -> Mapping:
 
 def model_genes(adata: AnnData, entry: Mapping) -> np.ndarray:
     """Column indices in ``adata`` of the genes the model was trained on, in model order."""
+    from ._input import check_adata
+
+    check_adata(adata)
     names = np.asarray(entry["var_names"]).astype(str)
     idx = adata.var_names.get_indexer(names)
     if (idx < 0).any():

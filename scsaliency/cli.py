@@ -30,7 +30,14 @@ def _read_input(spec: str) -> AnnData:
     if path.suffix == ".h5ad":
         if not path.is_file():
             raise CLIError(f"input file not found: {spec}")
-        return ad.read_h5ad(path)
+        try:
+            return ad.read_h5ad(path)
+        except Exception as err:  # h5py and anndata raise many types for a damaged file
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CLIError(
+                f"cannot read {spec}: not a readable .h5ad file (truncated, or another format?): "
+                f"{first}"
+            ) from err
     if spec in ("pbmc3k", "paul15"):
         try:
             return datasets.load(spec)
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     adata = _read_input(args.input)
+    try:
+        from ._input import check_adata
+
+        check_adata(adata)
+    except ValueError as err:
+        raise CLIError(f"{args.input}: {err}") from err
     if args.groupby is not None and args.groupby not in adata.obs.columns:
         raise CLIError(
             f"--groupby {args.groupby!r} is not a column of obs "
@@ -120,6 +133,16 @@ def run(args: argparse.Namespace) -> None:
         raise CLIError("give at least one --gene-sets (e.g. --gene-sets hallmark).")
     sets = _gene_sets(args.gene_sets, adata.var_names)
     mask = _gene_mask(adata, args.genes, sets, args.min_cells)
+    if not mask.any():
+        union = {g.upper() for genes in sets.values() for g in genes}
+        shared = int(adata.var_names.str.upper().isin(union).sum())
+        raise CLIError(
+            f"the gene sets {', '.join(args.gene_sets)} ({len(sets)} sets, {len(union)} genes) "
+            f"share {shared} of the data's {adata.n_vars} genes"
+            + (f" (none detected in >= {args.min_cells} cells)" if shared else "")
+            + "; check that both use gene symbols (not Ensembl ids) of the same species, "
+            f"e.g. var_names like {adata.var_names[0]!r}."
+        )
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.quiet
     try:

@@ -94,6 +94,27 @@ def as_dict(
     raise TypeError(f"Cannot read gene sets from a {type(gene_sets).__name__}.")
 
 
+def _warn_species(gene_sets: Mapping[str, Sequence[str]], model_genes: pd.Index) -> None:
+    """Warn when the sets' symbols and the data's look like different species.
+
+    Matching is case-insensitive, so human sets (TP53) would silently "match" mouse data
+    (Trp53) through their orthologues' shared spelling; the case pattern tells them apart.
+    """
+    set_genes = [g for genes in gene_sets.values() for g in genes]
+    if not set_genes or not len(model_genes):
+        return
+    sets_sp, data_sp = species_of(set_genes), species_of(model_genes)
+    if sets_sp != data_sp:
+        right = "hallmark_mouse" if data_sp == "mouse" else "hallmark_human"
+        warnings.warn(
+            f"The gene sets look {sets_sp} (symbols like {set_genes[0]!r}) but the data look "
+            f"{data_sp} (like {model_genes[0]!r}); symbols match case-insensitively, so genes "
+            f"of another species may match by spelling. Pass gene sets of the data's species "
+            f"(e.g. {right!r}, or 'hallmark', which picks the species from the data).",
+            stacklevel=4,
+        )
+
+
 @dataclass
 class MatchedGeneSets:
     """Gene sets matched to a model's genes.
@@ -122,6 +143,7 @@ def match(
     A warning names the dropped sets; a :class:`ValueError` is raised when none is left.
     """
     model_genes = pd.Index(model_genes).astype(str)
+    _warn_species(gene_sets, model_genes)
     upper = pd.Index(model_genes.str.upper())
     first = ~upper.duplicated()
     pos = pd.Series(np.flatnonzero(first), index=upper[first])

@@ -1,3 +1,5 @@
+import os
+
 import anndata as ad
 import pandas as pd
 import pytest
@@ -38,20 +40,68 @@ def test_manifest_matches_local_files(name):
     assert _registry.sha256(path) == _registry.entry(name)["sha256"]
 
 
-def test_missing_file_error_names_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "empty"))
+def test_data_dir_that_does_not_exist_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "nowhere"))
     monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
-    with pytest.raises(FileNotFoundError, match="dmap_novershtern.*SCSALIENCY_DATA_DIR"):
-        ss.datasets.fetch("dmap")
+    with pytest.raises(FileNotFoundError, match="SCSALIENCY_DATA_DIR.*nowhere.*not a directory"):
+        ss.datasets.fetch("hallmark_human")
     with pytest.raises(KeyError, match="not in data_manifest.yaml"):
         ss.datasets.fetch("nope")
 
 
-def test_cache_is_second(tmp_path, monkeypatch):
-    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "empty"))
+def test_data_dir_without_the_file_names_it_and_does_not_download(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "data"))
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    import pooch
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded although SCSALIENCY_DATA_DIR is set")
+
+    monkeypatch.setattr(pooch, "retrieve", no_download)
+    with pytest.raises(FileNotFoundError, match="SCSALIENCY_DATA_DIR=.*no file 'hallmark_human"):
+        ss.datasets.fetch("hallmark_human")
+    with pytest.raises(FileNotFoundError, match="pbmc3k_counts.h5ad"):
+        ss.datasets.pbmc3k()
+
+
+def test_relative_data_dir_is_resolved_once_and_inherited(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "hallmark_human_2025.gmt").write_text("S\tna\tA\tB\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, "data")
+    assert _registry.data_dir() == tmp_path / "data"
+    assert os.environ[_registry.DATA_DIR_VAR] == str(tmp_path / "data")
+    # a child started in another directory (a notebook kernel, a torchrun worker) sees the same
+    code = "import scsaliency as ss; print(ss.datasets.fetch('hallmark_human'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path / "elsewhere", capture_output=True, text=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "data" / "hallmark_human_2025.gmt"), out.stderr
+    # and a fresh process given the relative value resolves it against its own start directory
+    env = {**os.environ, _registry.DATA_DIR_VAR: "data"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "data" / "hallmark_human_2025.gmt"), out.stderr
+
+
+def test_cache_is_used_when_no_data_dir_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv(_registry.DATA_DIR_VAR, raising=False)
     monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path))
     (tmp_path / "hallmark_human_2025.gmt").write_text("S\tna\tA\tB\n")
     assert ss.datasets.fetch("hallmark_human") == tmp_path / "hallmark_human_2025.gmt"
+
+
+def test_missing_file_without_data_dir_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(_registry.DATA_DIR_VAR, raising=False)
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="dmap_novershtern.*SCSALIENCY_DATA_DIR"):
+        ss.datasets.fetch("dmap")
 
 
 @requires_pbmc

@@ -52,14 +52,50 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def data_dir() -> Path | None:
+    """The directory ``$SCSALIENCY_DATA_DIR`` names, as an absolute path; ``None`` if unset.
+
+    A relative value is resolved against the working directory of the first process that reads
+    it (this package resolves it on import), and the absolute path is written back into the
+    environment, so notebook kernels, subprocesses and ``torchrun`` workers started from there
+    see the same directory whatever their own working directory.
+    """
+    raw = os.environ.get(DATA_DIR_VAR)
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = path.resolve()
+        os.environ[DATA_DIR_VAR] = str(path)
+    return path
+
+
 def local_path(name: str) -> Path | None:
-    """The manifest file of ``name`` in the data directory or the cache, if it is there."""
+    """The manifest file of ``name`` in the data directory or the cache, if it is there.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``$SCSALIENCY_DATA_DIR`` is set but is not a directory or lacks the file: a set
+        variable means "use these files", so nothing is downloaded in its place.
+    """
     fname = entry(name)["file"]
-    candidates = []
-    if os.environ.get(DATA_DIR_VAR):
-        candidates.append(Path(os.environ[DATA_DIR_VAR]) / fname)
-    candidates.append(cache_dir() / fname)
-    return next((p for p in candidates if p.is_file()), None)
+    directory = data_dir()
+    if directory is not None:
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"{DATA_DIR_VAR} is set to {os.environ[DATA_DIR_VAR]!r}, which is not a "
+                f"directory. Point it at the folder that holds {fname!r}, or unset it to "
+                "download the data."
+            )
+        if not (directory / fname).is_file():
+            raise FileNotFoundError(
+                f"{DATA_DIR_VAR}={str(directory)!r} has no file {fname!r} ({name}). Put the file "
+                "there, point the variable at the folder that holds it, or unset it to download."
+            )
+        return directory / fname
+    found = cache_dir() / fname
+    return found if found.is_file() else None
 
 
 def fetch(name: str) -> Path:
@@ -100,3 +136,7 @@ def _missing(name: str, e: dict, extra: str) -> str:
         f"{DATA_DIR_VAR} to a directory that holds it (source: {e.get('source')}), or put it in "
         f"{cache_dir()}.{extra}"
     )
+
+
+# Resolve a relative data directory once, in the process that reads it first (see data_dir).
+data_dir()

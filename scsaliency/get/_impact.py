@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -78,7 +79,12 @@ def _pooled(mean, var, n, idx):
 
 
 def impact_diff(
-    adata: AnnData, group1: str, group2: str = "rest", key: str = "geneset_impact"
+    adata: AnnData,
+    group1: str,
+    group2: str = "rest",
+    key: str = "geneset_impact",
+    *,
+    min_cells: int = 3,
 ) -> pd.DataFrame:
     """Compare gene-set impacts between two groups of cells.
 
@@ -93,6 +99,10 @@ def impact_diff(
         Another group, or ``"rest"`` (all other labelled cells).
     key
         The impact's ``key_added``.
+    min_cells
+        Smallest group (in cells) that gets a test: a variance from one or two cells says
+        nothing, and with it Welch's test can call a single cell significant. A smaller group
+        gets NaN ``t``, ``pval`` and ``padj`` and a warning; its mean differences are kept.
 
     Returns
     -------
@@ -131,9 +141,18 @@ def impact_diff(
         raise ValueError(
             f"A compared group has no cells ({group1}: {n[i]}, {group2}: {n[j].sum()})."
         )
+    if min_cells < 2:
+        raise ValueError(f"min_cells must be at least 2 (a variance needs two), got {min_cells}.")
     m1, v1, n1 = mean[i], var[i], float(n[i])
     m2, v2, n2 = _pooled(mean, var, n, j)
     t, p = _stats.welch(m1, v1, n1, m2, v2, n2)
+    if min(n1, n2) < min_cells:
+        warnings.warn(
+            f"{group1} has {int(n1)} and {group2} {int(n2)} cells, fewer than min_cells="
+            f"{min_cells}: no test (t, pval, padj are NaN); mean differences are kept.",
+            stacklevel=2,
+        )
+        t, p = np.full_like(t, np.nan), np.full_like(p, np.nan)
     sets = list(e["impact"].index)
     units = list(e["impact"].columns)
     grid_set, grid_unit = np.meshgrid(sets, units, indexing="ij")

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .. import _stats
+from .. import _input, _stats
 from .._units import unit_table
 from ..genesets import GeneSetsLike, as_dict, match
 from ..get._saliency import saliency_frame
@@ -111,6 +111,7 @@ def geneset_impact(
     With ``groupby``: ``"groups"``, ``"group_n"`` (cells), ``"group_mean"`` and ``"group_var"``
     (groups x sets x units: mean and variance over the group's cells of the per-cell impact).
     """
+    _input.check_adata(adata)
     sal = saliency_frame(adata, saliency_key)
     sal_entry = adata.uns[saliency_key]
     sets = match(as_dict(gene_sets, sal.index, **resource_kwargs), sal.index, min_size=min_size)

@@ -149,6 +149,7 @@ def ortho_ae(
     ``adata.X`` and layers are never modified. Cells with no counts in the used genes are kept:
     their input is all zeros and a warning gives their number.
     """
+    _input.check_adata(adata)
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
     if not 0 < validation_fraction < 1:
