@@ -169,10 +169,20 @@ def run(args: argparse.Namespace) -> None:
     _umaps(adata, mask, args.groupby, args.seed, out)
     figures = {"umap.png": "UMAP of the input and of the representation"}
     get.impact(adata).to_csv(out / "impact.csv", index=False)
-    tables = ["impact.csv"]
+    get.units(adata).to_csv(out / "units.csv", index=False)
+    tables = ["impact.csv", "units.csv"]
     for name, kwargs, caption in [
-        ("impact_heatmap.png", {}, "Scaled impact of gene sets on units (dot: padj < 0.05)"),
-        ("impact_zscore.png", {"values": "zscore"}, "Impact against matched random sets"),
+        (
+            "impact_heatmap.png",
+            {},
+            "Which unit carries which gene set: z-scores against matched random sets, units "
+            "labelled with the set they carry (dot: padj < 0.05)",
+        ),
+        (
+            "impact_scaled.png",
+            {"values": "scaled", "order": "cluster"},
+            "The paper's view: min-max scaled impact, clustered",
+        ),
     ]:
         pl.impact_heatmap(adata, save=out / name, show=False, **kwargs)
         plt.close("all")
