@@ -133,11 +133,11 @@ def check_counts(
     return cell_totals, gene_totals
 
 
-def check_obs_key(adata: AnnData, key: str) -> pd.Series:
+def check_obs_key(adata: AnnData, key: str, *, what: str = "groupby") -> pd.Series:
     """Return ``adata.obs[key]`` as categories; fail clearly for unknown keys or empty groups."""
     if key not in adata.obs.columns:
         raise KeyError(
-            f"groupby={key!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
+            f"{what}={key!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
         )
     col = adata.obs[key]
     if not isinstance(col.dtype, pd.CategoricalDtype):

@@ -74,3 +74,19 @@ def welch(m1, v1, n1, m2, v2, n2) -> tuple[np.ndarray, np.ndarray]:
     p = 2 * stats.t.sf(np.abs(t), df)
     p = np.where(se2 > 0, p, np.where(m1 == m2, 1.0, 0.0))
     return t, p
+
+
+def paired_t(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Paired t-test from per-sample differences ``d`` (samples first); two-sided p."""
+    n = d.shape[0]
+    m, sd = d.mean(0), d.std(0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = m / (sd / np.sqrt(n))
+    p = 2 * stats.t.sf(np.abs(t), n - 1)
+    p = np.where(sd > 0, p, np.where(m == 0, 1.0, 0.0))
+    return t, p
+
+
+def welch_samples(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's t-test between two sets of per-sample values (samples first)."""
+    return welch(x1.mean(0), x1.var(0, ddof=1), len(x1), x2.mean(0), x2.var(0, ddof=1), len(x2))

@@ -126,6 +126,16 @@ def run(args: argparse.Namespace) -> None:
             f"--groupby {args.groupby!r} is not a column of obs "
             f"(columns: {', '.join(adata.obs.columns) or 'none'})."
         )
+    if args.sample_key is not None:
+        if args.groupby is None:
+            raise CLIError(
+                "--sample-key needs --groupby: samples are the replicates of a group test."
+            )
+        if args.sample_key not in adata.obs.columns:
+            raise CLIError(
+                f"--sample-key {args.sample_key!r} is not a column of obs "
+                f"(columns: {', '.join(adata.obs.columns) or 'none'})."
+            )
     if args.groupby is not None:
         adata = adata[adata.obs[args.groupby].notna()].copy()
         adata.obs[args.groupby] = adata.obs[args.groupby].astype(str).astype("category")
@@ -159,6 +169,7 @@ def run(args: argparse.Namespace) -> None:
             adata,
             sets,
             groupby=args.groupby,
+            sample_key=args.sample_key,
             min_size=args.min_size,
             random_state=args.seed,
             progress=progress,
@@ -192,10 +203,12 @@ def run(args: argparse.Namespace) -> None:
     figures["training_history.png"] = "Training history"
     if args.groupby is not None:
         groups = list(adata.uns["geneset_impact"]["groups"])
-        diffs = [get.impact_diff(adata, g).assign(group1=g, group2="rest") for g in groups]
+        diffs = [get.impact_diff(adata, g) for g in groups]
         import pandas as pd
 
-        pd.concat(diffs).to_csv(out / "impact_diff.csv", index=False)
+        pd.concat(
+            d.assign(group1=d.attrs["group1"], group2="rest", test=d.attrs["test"]) for d in diffs
+        ).to_csv(out / "impact_diff.csv", index=False)
         tables.append("impact_diff.csv")
         for g in groups:
             safe = "".join(c if c.isalnum() else "_" for c in g)
@@ -224,18 +237,34 @@ def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: li
     )
     group_rows = ""
     if args.groupby is not None:
+        import warnings
+
         from .get import impact_diff
 
         for g in e["groups"]:
-            d = impact_diff(adata, str(g))
+            with warnings.catch_warnings():  # already shown when impact_diff.csv was written
+                warnings.simplefilter("ignore")
+                d = impact_diff(adata, str(g))
             best = d.loc[d.groupby("gene_set")["diff"].idxmax()].nlargest(3, "diff")
             cells = "; ".join(
                 f"{html.escape(r.gene_set)} (unit {r.unit}, padj {r.padj:.1g})"
                 for r in best.itertuples()
             )
             group_rows += f"<tr><td>{html.escape(str(g))}</td><td>{cells}</td></tr>"
+        if d.attrs["test"].startswith("samples"):
+            how = (
+                f"Tests across the samples of obs[{d.attrs['sample_key']!r}] (pseudobulk: the mean "
+                "per-cell impact of a group's cells in each sample): "
+                + d.attrs["test"].split(", ", 1)[1]
+            )
+        else:
+            how = (
+                "Tests with cells as replicates (Welch's t-test): right only when all cells come "
+                "from one sample; with several, pass --sample-key"
+            )
         group_rows = (
-            "<h2>Gene sets each group raises most against the rest</h2><table>"
+            "<h2>Gene sets each group raises most against the rest</h2>"
+            f"<p>{html.escape(how)}; Benjamini-Hochberg adjusted.</p><table>"
             + group_rows
             + "</table>"
         )
@@ -287,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'pbmc_markers' or a .gmt path; repeat for more",
     )
     r.add_argument("--groupby", default=None, help="obs column with cell groups to compare")
+    r.add_argument(
+        "--sample-key",
+        default=None,
+        help="obs column naming each cell's sample or donor: group tests then run across "
+        "samples (pseudobulk) instead of cells",
+    )
     r.add_argument("--out", required=True, help="output directory (created if missing)")
     r.add_argument(
         "--genes",

@@ -169,7 +169,9 @@ def test_cli_end_to_end(tmp_path):
     assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
     diff = pd.read_csv(out / "impact_diff.csv")
     assert set(diff["group1"]) == set(a.obs["cell_type"].cat.categories)
-    assert "impact_diff_NK.png" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "impact_diff_NK.png" in report and "Tests with cells as replicates" in report
+    assert set(diff["test"]) == {"cells, Welch's t-test"}
 
 
 @pytest.mark.parametrize(

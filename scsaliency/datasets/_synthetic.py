@@ -23,6 +23,8 @@ def synthetic(
     mean_library_size: float = 1500.0,
     activity: Literal["group", "independent"] = "group",
     active_fraction: float = 0.3,
+    n_samples: int = 1,
+    sample_effect: float = 0.0,
     random_state: int = 0,
 ) -> AnnData:
     """Negative-binomial counts in which known gene programs are active in known cells.
@@ -42,6 +44,11 @@ def synthetic(
     Decoy sets are gene sets of the same size with no planted activity. Programs and decoys use
     disjoint genes.
 
+    With ``n_samples > 1``, cells are spread at random over samples (donors), and each sample
+    multiplies every gene's mean by its own log-normal factor (``sample_effect`` its log-scale
+    standard deviation): the between-donor variation that makes cells of one sample
+    pseudoreplicates.
+
     Parameters
     ----------
     n_cells, n_genes
@@ -60,6 +67,10 @@ def synthetic(
         How programs are placed in cells, above.
     active_fraction
         Share of cells in which each program is active, with ``activity="independent"``.
+    n_samples
+        Number of samples, ``obs["sample"]`` (``"s0"``, ``"s1"``, ...) when above 1.
+    sample_effect
+        Log-scale standard deviation of the per-sample, per-gene factor on the means.
     dispersion
         Negative-binomial dispersion (variance = mean + dispersion * mean^2).
     mean_library_size
@@ -69,7 +80,8 @@ def synthetic(
 
     Returns
     -------
-    AnnData with integer counts (CSR) in ``X``, ``obs["group"]``, ``obs["<program>_activity"]``
+    AnnData with integer counts (CSR) in ``X``, ``obs["group"]``, ``obs["sample"]`` (with
+    ``n_samples > 1``), ``obs["<program>_activity"]``
     per program (the true activity ``a``), and ``uns["synthetic"]``: ``"programs"``
     (DataFrame: program, group (``"none"`` for independent programs), fold_change) and
     ``"gene_sets"`` (long DataFrame ``source``/``target`` of programs and
@@ -79,6 +91,11 @@ def synthetic(
         raise ValueError(f"activity must be 'group' or 'independent', got {activity!r}.")
     if not 0 < active_fraction <= 1:
         raise ValueError(f"active_fraction must be in (0, 1], got {active_fraction}.")
+    if n_samples < 1 or sample_effect < 0:
+        raise ValueError(
+            f"n_samples must be at least 1 and sample_effect non-negative, got {n_samples} "
+            f"and {sample_effect}."
+        )
     n_programs = n_groups if n_programs is None else n_programs
     needed = (n_programs + n_decoys) * program_size
     if needed > n_genes:
@@ -118,6 +135,14 @@ def synthetic(
         else:
             name = f"decoy{p - n_programs}"
         sets += [(name, names[g]) for g in members]
+
+    if n_samples > 1:
+        sample = rng.integers(0, n_samples, n_cells)
+        factor = rng.lognormal(-(sample_effect**2) / 2, sample_effect, (n_samples, n_genes))
+        mu *= factor[sample]
+        obs["sample"] = pd.Categorical(
+            [f"s{s}" for s in sample], categories=[f"s{s}" for s in range(n_samples)]
+        )
 
     # Gamma-Poisson mixture = negative binomial with the given dispersion.
     rate = rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)

@@ -1,6 +1,7 @@
 """Getters: rebuild stored models and return stored results as tidy DataFrames."""
 
-from ._impact import impact, impact_diff, units
+from ._diff import impact_diff
+from ._impact import impact, units
 from ._model import model
 from ._saliency import saliency
 

@@ -34,8 +34,10 @@ def unit_labels(e, units, strip_prefix: bool = True) -> list[str]:
     out = []
     for u in units:
         row = table.loc[str(u)]
-        name = clean_name(row["gene_set"], strip_prefix) if row["status"] == "carries a set" else (
-            "-" if row["status"] == "no significant set" else row["status"]
+        name = (
+            clean_name(row["gene_set"], strip_prefix)
+            if row["status"] == "carries a set"
+            else ("-" if row["status"] == "no significant set" else row["status"])
         )
         out.append(f"{u}: {name}")
     return out

@@ -20,6 +20,7 @@ def geneset_impact(
     *,
     saliency_key: str = "saliency",
     groupby: str | None = None,
+    sample_key: str | None = None,
     min_size: int = 5,
     alpha: float = 0.05,
     n_null: int = 1000,
@@ -57,7 +58,13 @@ def geneset_impact(
     groupby
         ``obs`` column. Per-group impacts and the per-cell moments that
         :func:`scsaliency.get.impact_diff` needs are computed in one more streaming pass over
-        the cells (cells are the replicates of the group test).
+        the cells (cells are the replicates of the group test, unless ``sample_key`` is given).
+    sample_key
+        ``obs`` column naming the sample (donor, batch of origin) of each cell; needs
+        ``groupby``. The per-cell impacts are then also averaged per (group, sample)
+        (pseudobulk), and :func:`scsaliency.get.impact_diff` tests across samples instead of
+        cells: cells of one sample are not independent replicates (Squair et al. 2021, Nat
+        Commun 12:5692), and a cell-level test on them calls sample differences significant.
     min_size
         Sets with fewer genes among the model's genes are dropped, with a warning naming them.
     alpha
@@ -110,12 +117,16 @@ def geneset_impact(
         any.
     With ``groupby``: ``"groups"``, ``"group_n"`` (cells), ``"group_mean"`` and ``"group_var"``
     (groups x sets x units: mean and variance over the group's cells of the per-cell impact).
+    With ``sample_key`` as well: ``"samples"`` (names), ``"sample_n"`` (groups x samples,
+    cells) and ``"sample_mean"`` (groups x samples x sets x units, the pseudobulk impact; NaN
+    where a sample has no cell of the group); ``params["sample_key"]``.
     """
     _input.check_adata(adata)
     sal = saliency_frame(adata, saliency_key)
     sal_entry = adata.uns[saliency_key]
     sets = match(as_dict(gene_sets, sal.index, **resource_kwargs), sal.index, min_size=min_size)
     codes, names = group_codes(adata, groupby)  # before any long computation
+    sample_codes, samples = _sample_codes(adata, sample_key, groupby)
 
     membership = sets.membership.astype(np.float64)
     weights = membership / membership.sum(0, keepdims=True)
@@ -165,27 +176,74 @@ def geneset_impact(
 
     if codes is not None:
         params = sal_entry["params"]
+        n_groups, n_slots = len(names), len(samples) + 1
+        if sample_codes is not None:
+            # One streaming pass over (group, sample) cells; slot len(samples) holds the cells
+            # of a group with no sample label, which count for the group but no sample.
+            slot = np.where(sample_codes < 0, len(samples), sample_codes)
+            pass_codes = np.where(codes < 0, -1, codes * n_slots + slot)
+            n_pass = n_groups * n_slots
+        else:
+            pass_codes, n_pass = codes, n_groups
         sums, _, _ = run_pass(
             adata,
             params["model_key"],
             params["method"],
             layer=params.get("layer"),
-            codes=codes,
-            n_groups=len(names),
+            codes=pass_codes,
+            n_groups=n_pass,
             projection=weights.astype(np.float32),
             keep_gene_maps=False,
             batch_size=batch_size,
             device=device,
             progress=progress,
         )
-        n = sums.group_n.astype(np.float64)[:, None, None]
-        mean = sums.proj_sum / np.maximum(n, 1)
-        var = (sums.proj_sumsq - n * mean**2) / np.maximum(n - 1, 1)
+        group_n, proj_sum, proj_sumsq = sums.group_n, sums.proj_sum, sums.proj_sumsq
+        if sample_codes is not None:
+            by_sample = proj_sum.reshape(n_groups, n_slots, *proj_sum.shape[1:])
+            cells = group_n.reshape(n_groups, n_slots)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pseudo = by_sample[:, :-1] / cells[:, :-1, None, None]
+            out["params"]["sample_key"] = sample_key
+            out["samples"] = np.asarray(samples, dtype=object)
+            out["sample_n"] = cells[:, :-1].astype(np.int64)
+            out["sample_mean"] = pseudo.transpose(0, 1, 3, 2).astype(np.float64)
+            group_n, proj_sum = cells.sum(1), by_sample.sum(1)
+            proj_sumsq = proj_sumsq.reshape(by_sample.shape).sum(1)
+        n = group_n.astype(np.float64)[:, None, None]
+        mean = proj_sum / np.maximum(n, 1)
+        var = (proj_sumsq - n * mean**2) / np.maximum(n - 1, 1)
         out["params"]["groupby"] = groupby
         out["groups"] = np.asarray(names, dtype=object)
-        out["group_n"] = sums.group_n.astype(np.int64)
+        out["group_n"] = group_n.astype(np.int64)
         out["group_mean"] = mean.transpose(0, 2, 1).astype(np.float64)  # groups x sets x units
         out["group_var"] = np.maximum(var, 0).transpose(0, 2, 1).astype(np.float64)
     adata = adata.copy() if copy else adata
     adata.uns[key_added] = out
     return adata if copy else None
+
+
+def _sample_codes(
+    adata: AnnData, sample_key: str | None, groupby: str | None
+) -> tuple[np.ndarray | None, list[str]]:
+    """Integer sample per cell (-1 for a missing label) and the sample names."""
+    if sample_key is None:
+        return None, []
+    if groupby is None:
+        raise ValueError(
+            "sample_key needs groupby: samples are the replicates of a comparison between "
+            "groups. Pass groupby= as well."
+        )
+    if sample_key == groupby:
+        raise ValueError(
+            f"sample_key and groupby are both {groupby!r}; the samples must be another obs "
+            "column (e.g. the donor), with cells of several samples in each group."
+        )
+    labels = _input.check_obs_key(adata, sample_key, what="sample_key")
+    labels = labels.cat.remove_unused_categories()
+    if len(labels.cat.categories) < 2:
+        raise ValueError(
+            f"obs[{sample_key!r}] names {len(labels.cat.categories)} sample(s); a test across "
+            "samples needs at least two. Leave sample_key out for the cell-level test."
+        )
+    return labels.cat.codes.to_numpy().astype(np.int64), [str(c) for c in labels.cat.categories]
