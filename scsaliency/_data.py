@@ -25,18 +25,24 @@ class CellMatrix:
     x
         Dense array, scipy sparse matrix, or a backed (h5py) dense or sparse dataset.
     genes
-        Integer indices of the genes (columns) the model uses.
+        Integer indices of the genes (columns) the model uses; ``-1`` for a model gene the
+        matrix lacks, which enters as a column of zeros (a model applied to other data).
     """
 
     def __init__(self, x, genes: np.ndarray):
-        self.genes = np.asarray(genes, dtype=np.int64)
+        genes = np.asarray(genes, dtype=np.int64)
+        self.present = genes >= 0
+        self._absent = not self.present.all()
+        self.genes = genes[self.present]
         self.n_obs = x.shape[0]
-        self.n_vars = len(self.genes)
+        self.n_vars = len(genes)
         self.in_memory = sp.issparse(x) or isinstance(x, np.ndarray)
         if sp.issparse(x):
             # One sparse copy of the used columns (none if all are used), CSR for row slicing.
             self._x = (
-                x.tocsr() if len(self.genes) == x.shape[1] else sp.csr_matrix(x[:, self.genes])
+                x.tocsr()
+                if np.array_equal(self.genes, np.arange(x.shape[1]))
+                else sp.csr_matrix(x[:, self.genes])
             )
             self._all_genes = True
         else:
@@ -73,6 +79,10 @@ class CellMatrix:
             block = block[:, self.genes]
         if inverse is not None:
             block = block[inverse]
+        if self._absent:
+            full = np.zeros((block.shape[0], self.n_vars), dtype=np.float32)
+            full[:, self.present] = block
+            return full
         return np.ascontiguousarray(block, dtype=np.float32)
 
     def _read_batch(self, idx: np.ndarray) -> np.ndarray:

@@ -44,16 +44,33 @@ def model_entry(adata: AnnData, key: str) -> Mapping:
 
 
 def model_genes(adata: AnnData, entry: Mapping) -> np.ndarray:
-    """Column indices in ``adata`` of the genes the model was trained on, in model order."""
+    """Column indices in ``adata`` of the genes the model was trained on, in model order.
+
+    A model trained on this AnnData must find all its genes. A model brought in by
+    :func:`scsaliency.tl.transfer` may miss up to its ``max_missing`` share; a missing gene's
+    index is ``-1`` (it enters the network as zeros).
+    """
     from ._input import check_adata
 
     check_adata(adata)
     names = np.asarray(entry["var_names"]).astype(str)
     idx = adata.var_names.get_indexer(names)
-    if (idx < 0).any():
-        missing = names[idx < 0]
+    missing = names[idx < 0]
+    if not len(missing):
+        return idx
+    transfer = entry.get("transfer")
+    if transfer is None:
         raise KeyError(
             f"{len(missing)} of the model's {len(names)} genes are not in adata.var_names "
-            f"(e.g. {list(missing[:5])}). Use the AnnData the model was trained on."
+            f"(e.g. {list(missing[:5])}). Use the AnnData the model was trained on, or "
+            "scsaliency.tl.transfer to apply a model to other data."
+        )
+    max_missing = float(transfer["max_missing"])
+    if len(missing) > max_missing * len(names):
+        raise ValueError(
+            f"{len(missing)} of the model's {len(names)} genes ({len(missing) / len(names):.0%}) "
+            f"are not in adata.var_names (e.g. {list(missing[:5])}), more than max_missing="
+            f"{max_missing:g}. Check that both use gene symbols (not Ensembl ids) of the same "
+            "species, or train a model on this data with scsaliency.tl.ortho_ae."
         )
     return idx

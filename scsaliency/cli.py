@@ -61,12 +61,25 @@ def _gene_sets(specs: list[str], var_names) -> dict[str, list[str]]:
     return sets
 
 
-def _gene_mask(adata: AnnData, how: str, sets: dict[str, list[str]], min_cells: int) -> np.ndarray:
-    detected = np.asarray((adata.X > 0).sum(0)).ravel() >= min_cells
-    if how == "all" or not sets:
-        return detected
-    union = {g.upper() for genes in sets.values() for g in genes}
-    return detected & adata.var_names.str.upper().isin(union)
+def _gene_mask(adata: AnnData, args, sets: dict[str, list[str]]) -> np.ndarray:
+    """Genes to train on: detected in ``--min-cells`` cells and, by default, in a gene set."""
+    from .genesets import in_sets
+
+    detected = np.asarray((adata.X > 0).sum(0)).ravel() >= args.min_cells
+    mask = detected.copy()
+    if args.genes != "all" and sets:
+        mask &= in_sets(adata.var_names, sets)
+    if not mask.any():
+        n_union = len({g.upper() for genes in sets.values() for g in genes})
+        shared = int(in_sets(adata.var_names, sets).sum())
+        raise CLIError(
+            f"the gene sets {', '.join(args.gene_sets)} ({len(sets)} sets, {n_union} genes) "
+            f"share {shared} of the data's {adata.n_vars} genes"
+            + (f" (none detected in >= {args.min_cells} cells)" if shared else "")
+            + "; check that both use gene symbols (not Ensembl ids) of the same species, "
+            f"e.g. var_names like {adata.var_names[0]!r}."
+        )
+    return mask
 
 
 def _umaps(adata: AnnData, mask: np.ndarray, groupby: str | None, seed: int, out: Path) -> None:
@@ -142,28 +155,21 @@ def run(args: argparse.Namespace) -> None:
     if not args.gene_sets:
         raise CLIError("give at least one --gene-sets (e.g. --gene-sets hallmark).")
     sets = _gene_sets(args.gene_sets, adata.var_names)
-    mask = _gene_mask(adata, args.genes, sets, args.min_cells)
-    if not mask.any():
-        union = {g.upper() for genes in sets.values() for g in genes}
-        shared = int(adata.var_names.str.upper().isin(union).sum())
-        raise CLIError(
-            f"the gene sets {', '.join(args.gene_sets)} ({len(sets)} sets, {len(union)} genes) "
-            f"share {shared} of the data's {adata.n_vars} genes"
-            + (f" (none detected in >= {args.min_cells} cells)" if shared else "")
-            + "; check that both use gene symbols (not Ensembl ids) of the same species, "
-            f"e.g. var_names like {adata.var_names[0]!r}."
-        )
-    out.mkdir(parents=True, exist_ok=True)
     progress = not args.quiet
     try:
-        tl.ortho_ae(
-            adata,
-            mask_var=mask,
-            n_latent=args.n_latent,
-            random_state=args.seed,
-            max_epochs=args.max_epochs,
-            progress=progress,
-        )
+        if args.reference is None:
+            mask = _gene_mask(adata, args, sets)
+            tl.ortho_ae(
+                adata,
+                mask_var=mask,
+                n_latent=args.n_latent,
+                random_state=args.seed,
+                max_epochs=args.max_epochs,
+                progress=progress,
+            )
+        else:
+            tl.transfer(adata, args.reference)
+            mask = adata.var_names.isin(np.asarray(adata.uns["ortho_ae"]["var_names"]).astype(str))
         tl.saliency(adata, groupby=args.groupby, progress=progress)
         tl.geneset_impact(
             adata,
@@ -174,9 +180,10 @@ def run(args: argparse.Namespace) -> None:
             random_state=args.seed,
             progress=progress,
         )
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, FileNotFoundError) as err:
         raise CLIError(str(err).strip("'\"")) from err
 
+    out.mkdir(parents=True, exist_ok=True)
     _umaps(adata, mask, args.groupby, args.seed, out)
     figures = {"umap.png": "UMAP of the input and of the representation"}
     get.impact(adata).to_csv(out / "impact.csv", index=False)
@@ -225,8 +232,20 @@ def run(args: argparse.Namespace) -> None:
 def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: list[str]) -> None:
     import html
 
-    p = adata.uns["ortho_ae"]["params"]
+    m = adata.uns["ortho_ae"]
+    p = m["params"]
     e = adata.uns["geneset_impact"]
+    if "transfer" in m:
+        t = m["transfer"]
+        model = (
+            f"the model of {html.escape(str(t['source']))} ({p['n_latent']} units, no training; "
+            f"{t['n_missing']} of its {t['n_genes']} genes missing here, entered as zeros)"
+        )
+    else:
+        model = (
+            f"{p['n_latent']} units; trained {p['n_epochs']} epochs (best {p['best_epoch'] + 1}) "
+            f"on {html.escape(p['device'])}"
+        )
     z = e["zscore"]
     best_unit = z.idxmax(axis=1, skipna=True)
     top = z.max(axis=1).sort_values(ascending=False).head(10)
@@ -277,9 +296,7 @@ def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: li
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>scsaliency report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td{{padding:0 1em}}</style>
 </head><body><h1>scsaliency: {html.escape(args.input)}</h1>
-<p>{adata.n_obs} cells, {len(adata.uns["ortho_ae"]["var_names"])} genes used,
-{p["n_latent"]} units; trained {p["n_epochs"]} epochs (best {p["best_epoch"] + 1}) on
-{html.escape(p["device"])}; {len(e["impact"])} gene sets
+<p>{adata.n_obs} cells, {len(m["var_names"])} genes used, {model}; {len(e["impact"])} gene sets
 ({", ".join(map(html.escape, args.gene_sets))}); groups: {html.escape(str(args.groupby))}.</p>
 <p>Tables: {links}</p>
 <h2>Gene sets with the highest z-score on any unit</h2><table>{rows}</table>
@@ -321,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="obs column naming each cell's sample or donor: group tests then run across "
         "samples (pseudobulk) instead of cells",
+    )
+    r.add_argument(
+        "--reference",
+        default=None,
+        metavar="REF.h5ad",
+        help="explain the input with the model stored in this .h5ad (tl.transfer): no training, "
+        "so --genes, --min-cells, --n-latent and --max-epochs do not apply",
     )
     r.add_argument("--out", required=True, help="output directory (created if missing)")
     r.add_argument(

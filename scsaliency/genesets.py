@@ -94,6 +94,12 @@ def as_dict(
     raise TypeError(f"Cannot read gene sets from a {type(gene_sets).__name__}.")
 
 
+def in_sets(var_names: Sequence[str], gene_sets: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Boolean mask of ``var_names`` that belong to any set (case-insensitive, as ``match``)."""
+    union = {g.upper() for genes in gene_sets.values() for g in genes}
+    return pd.Index(var_names).astype(str).str.upper().isin(union)
+
+
 def _warn_species(gene_sets: Mapping[str, Sequence[str]], model_genes: pd.Index) -> None:
     """Warn when the sets' symbols and the data's look like different species.
 

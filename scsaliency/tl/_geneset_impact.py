@@ -8,6 +8,7 @@ import torch
 from anndata import AnnData
 
 from .. import _input, _stats
+from .._store import model_entry
 from .._units import unit_table
 from ..genesets import GeneSetsLike, as_dict, match
 from ..get._saliency import saliency_frame
@@ -192,7 +193,7 @@ def geneset_impact(
             layer=params.get("layer"),
             codes=pass_codes,
             n_groups=n_pass,
-            projection=weights.astype(np.float32),
+            projection=_model_rows(adata, params["model_key"], sal.index, weights),
             keep_gene_maps=False,
             batch_size=batch_size,
             device=device,
@@ -221,6 +222,17 @@ def geneset_impact(
     adata = adata.copy() if copy else adata
     adata.uns[key_added] = out
     return adata if copy else None
+
+
+def _model_rows(adata: AnnData, model_key: str, genes: pd.Index, weights: np.ndarray) -> np.ndarray:
+    """Set weights (saliency genes x sets) laid out on the model's input genes.
+
+    Rows are zero for the genes of a transferred model that ``adata`` lacks (no saliency map).
+    """
+    names = pd.Index(np.asarray(model_entry(adata, model_key)["var_names"]).astype(str))
+    out = np.zeros((len(names), weights.shape[1]), dtype=np.float32)
+    out[names.get_indexer(genes)] = weights
+    return out
 
 
 def _sample_codes(

@@ -135,9 +135,9 @@ def saliency(
         did not use are **NaN**.
     ``adata.uns[key_added]``
         ``"params"`` (``model_key``, ``method``, ``layer`` if any, ``groupby`` if any),
-        ``"var_names"`` (model genes, in the order of the maps below), ``"input_mean"`` (mean
-        network input per model gene, used to match random gene sets on expression), and with
-        ``groupby``: ``"groups"`` (names), ``"group_n"`` (cells per group) and
+        ``"var_names"`` (model genes found in ``adata``, in the order of the maps below),
+        ``"input_mean"`` (mean network input per model gene, used to match random gene sets on
+        expression), and with ``groupby``: ``"groups"`` (names), ``"group_n"`` (cells per group) and
         ``"group_maps"`` (groups x model genes x units).
     """
     codes, names = group_codes(adata, groupby)
@@ -160,16 +160,17 @@ def saliency(
     adata = adata.copy() if copy else adata
     whole = sums.group_sums.sum(0) / sums.n_cells
     genes = model_genes(adata, entry)
+    ok = genes >= 0  # a transferred model's genes that adata lacks have no map here
     full = np.full((adata.n_vars, whole.shape[1]), np.nan, dtype=np.float32)
-    full[genes] = whole
+    full[genes[ok]] = whole[ok]
     adata.varm[key_added] = full
     params = {"model_key": model_key, "method": method}
     if used_layer is not None:
         params["layer"] = used_layer
     out = {
         "params": params,
-        "var_names": np.asarray(entry["var_names"], dtype=object),
-        "input_mean": (sums.input_sum / sums.n_cells).astype(np.float32),
+        "var_names": np.asarray(entry["var_names"], dtype=object)[ok],
+        "input_mean": (sums.input_sum / sums.n_cells).astype(np.float32)[ok],
     }
     if codes is not None:
         params["groupby"] = groupby
@@ -177,6 +178,6 @@ def saliency(
         n = np.maximum(group_n, 1)[:, None, None]
         out["groups"] = np.asarray(names, dtype=object)
         out["group_n"] = group_n.astype(np.int64)
-        out["group_maps"] = (sums.group_sums[:n_groups] / n).astype(np.float32)
+        out["group_maps"] = (sums.group_sums[:n_groups, ok] / n).astype(np.float32)
     adata.uns[key_added] = out
     return adata if copy else None
