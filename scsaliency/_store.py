@@ -58,18 +58,19 @@ def model_genes(adata: AnnData, entry: Mapping) -> np.ndarray:
     missing = names[idx < 0]
     if not len(missing):
         return idx
+    shown = ", ".join(map(str, missing[:5]))
     transfer = entry.get("transfer")
     if transfer is None:
         raise KeyError(
             f"{len(missing)} of the model's {len(names)} genes are not in adata.var_names "
-            f"(e.g. {list(missing[:5])}). Use the AnnData the model was trained on, or "
+            f"(e.g. {shown}). Use the AnnData the model was trained on, or "
             "scsaliency.tl.transfer to apply a model to other data."
         )
     max_missing = float(transfer["max_missing"])
     if len(missing) > max_missing * len(names):
         raise ValueError(
             f"{len(missing)} of the model's {len(names)} genes ({len(missing) / len(names):.0%}) "
-            f"are not in adata.var_names (e.g. {list(missing[:5])}), more than max_missing="
+            f"are not in adata.var_names (e.g. {shown}), more than max_missing="
             f"{max_missing:g}. Check that both use gene symbols (not Ensembl ids) of the same "
             "species, or train a model on this data with scsaliency.tl.ortho_ae."
         )

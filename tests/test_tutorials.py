@@ -12,7 +12,8 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 
 
 @pytest.mark.parametrize(
-    ("name", "data"), [("pbmc3k.py", "pbmc3k"), ("hematopoiesis.py", "paul15")]
+    ("name", "data"),
+    [("pbmc3k.py", "pbmc3k"), ("hematopoiesis.py", "paul15"), ("transfer.py", "pbmc3k")],
 )
 def test_tutorial_executes(name, data, tmp_path, monkeypatch):
     if not _have(data):

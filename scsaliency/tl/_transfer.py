@@ -123,7 +123,7 @@ def transfer(
         names = np.asarray(entry["var_names"]).astype(str)[genes < 0]
         warnings.warn(
             f"{n_missing} of the model's {len(genes)} genes are not in adata.var_names "
-            f"(e.g. {list(names[:5])}); they enter the model as zeros.",
+            f"(e.g. {', '.join(map(str, names[:5]))}); they enter the model as zeros.",
             stacklevel=2,
         )
     x = _input.get_matrix(adata, layer)
