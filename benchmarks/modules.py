@@ -190,8 +190,10 @@ def pbmc_table(seeds):
     pca_nmi = np.mean(kmeans_nmi(pca_reference(adata), labels))
     print(f"\n# PBMC 3k: {adata.n_obs} cells x {adata.n_vars} genes; Hallmark + 7 marker sets")
     print(f"# PCA(50) on log-normalised counts: KMeans NMI {pca_nmi:.3f}")
-    print("| model | marker sets owning a unit | distinct top sets | interaction share | "
-          "NMI | NMI - PCA | s |")
+    print(
+        "| model | marker sets owning a unit | distinct top sets | interaction share | "
+        "NMI | NMI - PCA | s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, kw in (
         ("additive (default)", {}),

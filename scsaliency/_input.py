@@ -154,3 +154,16 @@ def check_group(labels: pd.Series, group: str, *, key: str) -> None:
         )
     if not (labels == group).any():
         raise ValueError(f"Group {group!r} of obs[{key!r}] has no cells.")
+
+
+def check_at_least(minimum: float, **values: float | None) -> None:
+    """Fail clearly when a numeric parameter is below ``minimum`` (``None`` values pass)."""
+    for name, value in values.items():
+        if value is not None and not value >= minimum:
+            raise ValueError(f"{name} must be at least {minimum:g}, got {value!r}.")
+
+
+def check_fraction(name: str, value: float, *, closed: bool = False) -> None:
+    """Fail clearly unless ``0 < value < 1`` (``<= 1`` with ``closed``)."""
+    if not (0 < value < 1 or (closed and value == 1)):
+        raise ValueError(f"{name} must be in (0, {'1]' if closed else '1)'}, got {value!r}.")

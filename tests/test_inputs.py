@@ -92,3 +92,44 @@ def test_cell_level_test_is_calibrated_on_a_random_split(grouped):
     d = ss.get.impact_diff(grouped, "A", "B")
     assert d["padj"].notna().all()
     assert (d["padj"] < 0.05).mean() <= 0.05
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_latent": 0}, "n_latent must be at least 1"),
+        ({"max_epochs": 0}, "max_epochs must be at least 1"),
+        ({"ortho_weight": -1.0}, "ortho_weight must be at least 0"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
+    ],
+)
+def test_ortho_ae_bad_parameters(counts, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ss.tl.ortho_ae(counts, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_null": -1}, "n_null must be at least 0"),
+        ({"n_null": 1}, "n_null must be 0"),
+        ({"alpha": 2.0}, r"alpha must be in \(0, 1\)"),
+        ({"min_size": 0}, "min_size must be at least 1"),
+    ],
+)
+def test_geneset_impact_bad_parameters(grouped, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ss.tl.geneset_impact(
+            grouped.copy(), grouped.uns["synthetic"]["gene_sets"], progress=False, **kwargs
+        )
+
+
+def test_plot_and_data_bad_parameters(grouped):
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        ss.pl.impact_heatmap(grouped, top=0, show=False)
+    with pytest.raises(ValueError, match="n_cells, n_genes, n_groups and program_size"):
+        ss.datasets.synthetic(n_cells=0)
+    fresh = ss.datasets.synthetic(n_cells=50, n_genes=200)
+    with pytest.raises(KeyError, match="No training history.*Run scsaliency.tl.ortho_ae"):
+        ss.pl.training_history(fresh, show=False)

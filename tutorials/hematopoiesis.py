@@ -39,7 +39,7 @@ ss.tl.geneset_impact(adata, sets, groupby="cell_type", min_size=4, progress=Fals
 e = adata.uns["geneset_impact"]
 print(f"{len(e['impact'])} gene sets used of {len(sets)}")
 ss.pl.impact_heatmap(adata, show=False, save=FIGDIR / "paul15_impact_heatmap.png")
-plt.close("all")
+plt.show()
 
 # %% [markdown]
 # ## Progenitors against the rest, and against GMPs
@@ -52,7 +52,7 @@ ss.pl.impact_diff(
     show=False,
     save=FIGDIR / "paul15_diff_progenitors.png",
 )
-plt.close("all")
+plt.show()
 d = ss.get.impact_diff(adata, "Multipotent progenitors", "GMP")
 best = d.loc[d.groupby("gene_set")["diff"].idxmax()].sort_values("diff", ascending=False)
 best[["gene_set", "unit", "diff", "scaled_diff", "padj"]].head(10)

@@ -45,7 +45,7 @@ print(f"{adata.var['used'].sum()} genes used")
 # %%
 ss.tl.ortho_ae(adata, mask_var="used", random_state=0, progress=False)
 ss.pl.training_history(adata, show=False, save=FIGDIR / "pbmc3k_training.png")
-plt.close("all")
+plt.show()
 adata.uns["ortho_ae"]["params"]["n_epochs"], adata.uns["ortho_ae"]["params"]["best_epoch"]
 
 # %% [markdown]
@@ -73,7 +73,7 @@ sc.pl.embedding(
 )
 sc.pl.umap(adata, color="cell_type", ax=axes[1], show=False, title="ortho_ae representation")
 fig.savefig(FIGDIR / "pbmc3k_umaps.png", dpi=110)
-plt.close(fig)
+plt.show()
 
 # %% [markdown]
 # ## Saliency and gene-set impact
@@ -94,7 +94,7 @@ ss.pl.impact_heatmap(
     show=False,
     save=FIGDIR / "pbmc3k_impact_scaled.png",
 )
-plt.close("all")
+plt.show()
 
 # %% [markdown]
 # ## Each cell type against the rest
@@ -111,7 +111,7 @@ ss.pl.impact_heatmap(
     show=False,
     save=FIGDIR / "pbmc3k_groups.png",
 )
-plt.close("all")
+plt.show()
 
 # %% [markdown]
 # Which marker set does each cell type raise most, on its best unit? The type's own marker set
@@ -154,4 +154,4 @@ cols = ["unit", "gene_set", "zscore", "padj", "margin", "share", "label"]
 print(carried[carried.gene_set.str.startswith("MARKERS_")][cols].to_string(index=False))
 ss.pl.unit_activity(adata, gene_set="MARKERS_NK", n_units=3, show=False, save=None)
 plt.savefig(FIGDIR / "pbmc3k_units_NK.png", dpi=100)
-plt.close("all")
+plt.show()

@@ -80,7 +80,7 @@ for ax, data, title in [(axes[0], ref, "A (trained on)"), (axes[1], query, "B (t
     ss.pl.impact_heatmap(data, top=25, ax=ax, show=False)
     ax.set_title(f"{title}: z-scores, top sets")
 fig.savefig(FIGDIR / "transfer_impact_AB.png", dpi=90)
-plt.close(fig)
+plt.show()
 
 # %% [markdown]
 # ## A cell type compared across the two data sets, in the same units
@@ -118,4 +118,4 @@ summary
 ss.pl.impact_diff(
     both, "type_in_set", "NK in A", "NK in B", show=False, save=FIGDIR / "transfer_NK_AvsB.png"
 )
-plt.close("all")
+plt.show()

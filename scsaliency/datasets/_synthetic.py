@@ -91,6 +91,11 @@ def synthetic(
         raise ValueError(f"activity must be 'group' or 'independent', got {activity!r}.")
     if not 0 < active_fraction <= 1:
         raise ValueError(f"active_fraction must be in (0, 1], got {active_fraction}.")
+    if min(n_cells, n_genes, n_groups, program_size) < 1:
+        raise ValueError(
+            "n_cells, n_genes, n_groups and program_size must be at least 1, got "
+            f"{n_cells}, {n_genes}, {n_groups} and {program_size}."
+        )
     if n_samples < 1 or sample_effect < 0:
         raise ValueError(
             f"n_samples must be at least 1 and sample_effect non-negative, got {n_samples} "

@@ -73,6 +73,8 @@ def layout(
     """
     if order not in ("diagonal", "cluster", "none"):
         raise ValueError(f"order must be 'diagonal', 'cluster' or 'none', got {order!r}.")
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1 (or None for all sets), got {top!r}.")
     table, _ = shown_values(e, values)
     table = table.loc[:, [u for u in table.columns if u not in _inactive(e)]]
     if table.shape[1] == 0:

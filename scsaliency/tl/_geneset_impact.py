@@ -123,6 +123,11 @@ def geneset_impact(
     where a sample has no cell of the group); ``params["sample_key"]``.
     """
     _input.check_adata(adata)
+    _input.check_fraction("alpha", alpha)
+    _input.check_at_least(1, min_size=min_size, n_bins=n_bins)
+    _input.check_at_least(0, n_null=n_null)
+    if n_null == 1:
+        raise ValueError("n_null must be 0 (no significance) or at least 2 (a null spread).")
     sal = saliency_frame(adata, saliency_key)
     sal_entry = adata.uns[saliency_key]
     sets = match(as_dict(gene_sets, sal.index, **resource_kwargs), sal.index, min_size=min_size)

@@ -71,7 +71,7 @@ def ortho_ae(
         ``"mlp"``: the paper's decoder, latent -> ``n_hidden`` -> genes with Softplus.
         Chosen by ``benchmarks/modules.py`` (README, "Units that are modules"): on synthetic
         programs active independently in 30% of the cells, the additive decoder gives each
-        program its own unit (best-unit |r| 0.74 with a gap of 0.60 to the second unit, 10 of
+        program its own unit (best-unit ``|r|`` 0.74 with a gap of 0.60 to the second unit, 10 of
         10 programs) where the mlp decoder smears them (0.32, gap 0.04); on PBMC 3k with
         Hallmark and 7 marker sets, 6 of 7 marker sets are the top set of a unit (mlp: 1),
         13 distinct top sets against 2, and the set x unit interaction is 0.64 of the impact
@@ -80,14 +80,14 @@ def ortho_ae(
     sparsity
         Weight of an L1 penalty on the unit activities (mean over cells and units). Off by
         default: 1e-3 sharpened the easy synthetic case (gap 0.66) but lost weak programs in
-        the hard one (best-unit |r| 0.43 against 0.56 without).
+        the hard one (best-unit ``|r|`` 0.43 against 0.56 without).
     library_size
         Library-size-aware mode (default): the encoder sees ``log1p(counts / s)`` and the Poisson
         rate is the decoder output times ``s``, ``s`` a cell's total count over the used genes
         divided by the median total. ``False`` is the paper's mode: raw counts in, no size
         factor. Default chosen by measurement (``benchmarks/ortho_ae_pbmc3k.py``, PBMC 3k,
         2,638 cells x 3,181 Hallmark genes, 3 training seeds): with raw counts the units follow
-        library size (max |corr(unit, total counts)| 0.94) and KMeans on the representation
+        library size (max ``|corr(unit, total counts)|`` 0.94) and KMeans on the representation
         reaches NMI 0.46 with the cell types; library-size-aware: 0.49 and NMI 0.735 (50 PCs of
         log-normalised counts: 0.740).
     layer
@@ -152,8 +152,12 @@ def ortho_ae(
     _input.check_adata(adata)
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
+    _input.check_fraction("validation_fraction", validation_fraction)
+    _input.check_at_least(1, n_latent=n_latent, n_hidden=n_hidden, max_epochs=max_epochs)
+    _input.check_at_least(1, patience=patience, batch_size=batch_size)
+    _input.check_at_least(0, ortho_weight=ortho_weight, sparsity=sparsity)
+    if lr is not None:
+        _input.check_at_least(1e-12, lr=lr)
     x = _input.get_matrix(adata, layer)
     mask = _input.var_mask(adata, mask_var)
     used_totals, gene_totals = _input.check_counts(x, what=_input.matrix_name(layer), cols=mask)
