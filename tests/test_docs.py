@@ -53,7 +53,9 @@ def test_every_public_function_has_a_page(site):
             assert page.is_file(), f"no page for {sub}.{name}"
             assert f'href="generated/scsaliency.{sub}.{name}.html"' in api, f"{sub}.{name}"
             text = page.read_text()
-            assert "Parameters" in text and name in text
+            assert f'id="scsaliency.{sub}.{name}"' in text  # the rendered signature
+            summary = getattr(getattr(ss, sub), name).__doc__.strip().split()[:3]
+            assert " ".join(summary).replace("``", "") in re.sub(r"<[^>]+>", "", text), name
 
 
 def test_tool_pages_spell_out_stored_keys(site):
