@@ -15,7 +15,8 @@ with cell_type (5 KMeans seeds) against PCA(50) of log-normalised counts, traini
 
 Peers: PCA, FastICA, NMF (scikit-learn; NMF and PCA on log-normalised counts); LinearSCVI
 (scvi-tools) and DRVI (drvi-py) when installed, skipped with a message when not.
-Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/modules.py [--quick]
+Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/modules.py [--quick] [--pbmc-only]
+[--peers-only: only LinearSCVI and DRVI on the synthetic data, in an environment that has them]
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def optional_peers(adata, seed):
     return out
 
 
-def synthetic_table(seeds):
+def synthetic_table(seeds, peers_only=False):
     print("# synthetic, independent programs: 3,000 cells x 2,000 genes, 20-gene programs,")
     print("# active in 30% of cells each, 10 decoy sets; mean over seeds", list(seeds))
     print("| config | method | r | gap | own_r | own_set | s |")
@@ -145,13 +146,14 @@ def synthetic_table(seeds):
             act = adata.obs[[f"program{p}_activity" for p in range(cfg["n_programs"])]]
             act = act.to_numpy()
             sets = adata.uns["synthetic"]["gene_sets"]
-            for label, kw in (
+            ours_runs = (
                 ("scsaliency additive (default)", {}),
                 ("scsaliency mlp (paper decoder)", dict(decoder="mlp")),
-            ):
+            )
+            for label, kw in () if peers_only else ours_runs:
                 _, rep, dt, top = ours(adata, seed, sets, **kw)
                 rows.setdefault(label, []).append((*program_scores(rep, act, top), dt))
-            for name, (rep, dt) in peers(lognorm(adata), seed).items():
+            for name, (rep, dt) in ({} if peers_only else peers(lognorm(adata), seed)).items():
                 rows.setdefault(name, []).append((*program_scores(rep, act)[:3], None, dt))
             for name, res in optional_peers(adata, seed).items():
                 if isinstance(res, str):
@@ -237,5 +239,6 @@ if __name__ == "__main__":
 
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; seeds {list(seeds)}")
     if "--pbmc-only" not in sys.argv:
-        synthetic_table(seeds)
-    pbmc_table(seeds)
+        synthetic_table(seeds, peers_only="--peers-only" in sys.argv)
+    if "--peers-only" not in sys.argv:
+        pbmc_table(seeds)
