@@ -69,7 +69,7 @@ def ortho_ae(
         each gene's mean (Poisson NMF whose activities come from the encoder), so a unit can
         only add its own genes and cannot be cancelled by another.
         ``"mlp"``: the paper's decoder, latent -> ``n_hidden`` -> genes with Softplus.
-        Chosen by ``benchmarks/modules.py`` (README, "Units that are modules"): on synthetic
+        Chosen by ``benchmarks/modules.py`` (docs page "Measured"): on synthetic
         programs active independently in 30% of the cells, the additive decoder gives each
         program its own unit (best-unit ``|r|`` 0.74 with a gap of 0.60 to the second unit, 10 of
         10 programs) where the mlp decoder smears them (0.32, gap 0.04); on PBMC 3k with
