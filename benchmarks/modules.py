@@ -204,17 +204,12 @@ def pbmc_table(seeds):
     ):
         res = []
         for seed in seeds:
-            a = adata.copy()
-            t = time.perf_counter()
-            ss.tl.ortho_ae(a, random_state=seed, progress=False, **kw)
-            dt = time.perf_counter() - t
-            ss.tl.saliency(a, progress=False)
-            ss.tl.geneset_impact(a, sets, progress=False)
+            a, rep, dt, _ = ours(adata, seed, sets, **kw)
             u = ss.get.units(a)
             carried = u.loc[u["status"] == "carries a set", "gene_set"]
             e = a.uns["geneset_impact"]
             active = [c for c in e["impact"].columns if c not in set(e["inactive_units"])]
-            nmi = np.mean(kmeans_nmi(a.obsm["X_ortho_ae"], labels))
+            nmi = np.mean(kmeans_nmi(rep, labels))
             res.append(
                 (
                     len(set(carried) & set(markers)),
