@@ -124,6 +124,19 @@ class CellMatrix:
                 yield block_cells[sel.numpy()], block[sel].to(device)
 
 
+def model_counts(adata, genes: np.ndarray, layer: str | None) -> CellMatrix:
+    """The counts of ``genes`` (``-1``: absent) from ``X`` or ``layer``, checked to be counts.
+
+    Sparse input is checked on the used columns only; dense and backed input in row chunks.
+    """
+    from . import _input
+
+    x = _input.get_matrix(adata, layer)
+    data = CellMatrix(x, genes)
+    _input.check_counts(data._x if data.is_sparse else x, what=_input.matrix_name(layer))
+    return data
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
     if isinstance(device, str) and device == "auto":

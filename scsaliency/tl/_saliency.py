@@ -11,7 +11,7 @@ import torch
 from anndata import AnnData
 
 from .. import _input
-from .._data import CellMatrix, resolve_device
+from .._data import model_counts, resolve_device
 from .._saliency import METHODS, SaliencySums, saliency_pass
 from .._store import model_entry, model_genes, module_from_uns
 
@@ -52,11 +52,9 @@ def run_pass(
     genes = model_genes(adata, entry)
     if layer is None:
         layer = entry["params"].get("layer")
-    x = _input.get_matrix(adata, layer)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    data = CellMatrix(x, genes)
-    _input.check_counts(data._x if data.is_sparse else x, what=_input.matrix_name(layer))
+    data = model_counts(adata, genes, layer)
     dev = resolve_device(device)
     module = module_from_uns(entry)
     sums = saliency_pass(

@@ -12,7 +12,7 @@ import torch
 from anndata import AnnData
 
 from .. import _input
-from .._data import CellMatrix, resolve_device
+from .._data import model_counts, resolve_device
 from .._store import model_entry, model_genes, module_from_uns
 from .._train import embed
 
@@ -126,9 +126,7 @@ def transfer(
             f"(e.g. {', '.join(map(str, names[:5]))}); they enter the model as zeros.",
             stacklevel=2,
         )
-    x = _input.get_matrix(adata, layer)
-    data = CellMatrix(x, genes)
-    _input.check_counts(data._x if data.is_sparse else x, what=_input.matrix_name(layer))
+    data = model_counts(adata, genes, layer)
 
     module = module_from_uns(entry)
     dev = resolve_device(device)
