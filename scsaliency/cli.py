@@ -224,12 +224,14 @@ def run(args: argparse.Namespace) -> None:
             plt.close("all")
             figures[name] = f"{g} against the rest"
     adata.write_h5ad(out / "adata.h5ad")
-    _report(out, adata, args, figures, tables)
+    _report(out, adata, args, figures, tables, diffs if args.groupby is not None else [])
     if progress:
         print(f"wrote {out}/report.html", file=sys.stderr)
 
 
-def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: list[str]) -> None:
+def _report(
+    out: Path, adata: AnnData, args, figures: dict[str, str], tables: list[str], diffs: list
+) -> None:
     import html
 
     m = adata.uns["ortho_ae"]
@@ -255,15 +257,9 @@ def _report(out: Path, adata: AnnData, args, figures: dict[str, str], tables: li
         for k, v in top.items()
     )
     group_rows = ""
-    if args.groupby is not None:
-        import warnings
-
-        from .get import impact_diff
-
-        for g in e["groups"]:
-            with warnings.catch_warnings():  # already shown when impact_diff.csv was written
-                warnings.simplefilter("ignore")
-                d = impact_diff(adata, str(g))
+    if diffs:
+        for d in diffs:
+            g = d.attrs["group1"]
             best = d.loc[d.groupby("gene_set")["diff"].idxmax()].nlargest(3, "diff")
             cells = "; ".join(
                 f"{html.escape(r.gene_set)} (unit {r.unit}, padj {r.padj:.1g})"
