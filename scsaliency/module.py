@@ -59,6 +59,21 @@ class AdditiveDecoder(nn.Module):
         """Scale programs and baseline by the genes' mean rate at size factor 1."""
         self.gene_scale.copy_(gene_mean.clamp_min(1e-4).to(self.gene_scale))
 
+    def init_programs(self, profiles: torch.Tensor) -> None:
+        """Start the first ``len(profiles)`` programs from non-negative gene profiles.
+
+        Each profile is scaled to mean 1 over genes, so all programs together keep the flat
+        start's total weight (:data:`PROGRAM_INIT`); the remaining units stay flat.
+        """
+        k = len(profiles)
+        if k > self.P.shape[0] or profiles.shape[1] != self.P.shape[1]:
+            raise ValueError(
+                f"profiles must be at most {tuple(self.P.shape)}, got {tuple(profiles.shape)}."
+            )
+        shape = profiles.to(self.P) / profiles.to(self.P).mean(dim=1, keepdim=True)
+        with torch.no_grad():
+            self.P[:k] = PROGRAM_INIT / self.P.shape[0] * shape
+
     def gene_programs(self) -> torch.Tensor:
         """Units x genes: the expected counts each unit adds per unit of activity."""
         return self.P.abs() * self.gene_scale
