@@ -18,6 +18,9 @@ from ._data import BACKED_BLOCK, CellMatrix
 #: Cells the principal axes are computed on (a random sample of the training cells).
 N_CELLS = 2000
 
+#: How the additive decoder's programs may start (``tl.ortho_ae(program_init=)``).
+PROGRAM_INITS = ("varimax", "flat")
+
 
 def varimax(loadings: np.ndarray, max_iter: int = 100, tol: float = 1e-6) -> np.ndarray:
     """Varimax rotation (Kaiser 1958) of a genes x axes loading matrix."""
@@ -73,10 +76,11 @@ def program_profiles(
 ) -> np.ndarray:
     """Non-negative gene profiles (at most ``n_programs`` x genes) to start programs from.
 
-    On a sample of ``cells``: ``log1p(counts / s)`` (what the encoder sees), each gene centred
-    and scaled to unit variance; its top principal axes, varimax-rotated; each axis signed so
-    that its heavy tail is positive, and cut to its positive part. Axes that are all zero after
-    the cut are dropped.
+    On a sample of ``cells``: ``log1p(counts / s)`` (what the library-size-aware encoder
+    sees; used whatever the encoder's input, since on raw counts library size would lead the
+    axes), each gene centred and scaled to unit variance; its top principal axes,
+    varimax-rotated; each axis signed so that its heavy tail is positive, and cut to its
+    positive part. Axes that are all zero after the cut are dropped.
     """
     x = sample_counts(data, cells, rng).astype(np.float64)
     s = x.sum(1, keepdims=True).clip(1.0) / median_total

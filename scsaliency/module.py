@@ -70,7 +70,8 @@ class AdditiveDecoder(nn.Module):
             raise ValueError(
                 f"profiles must be at most {tuple(self.P.shape)}, got {tuple(profiles.shape)}."
             )
-        shape = profiles.to(self.P) / profiles.to(self.P).mean(dim=1, keepdim=True)
+        profiles = profiles.to(self.P)
+        shape = profiles / profiles.mean(dim=1, keepdim=True)
         with torch.no_grad():
             self.P[:k] = PROGRAM_INIT / self.P.shape[0] * shape
 

@@ -13,7 +13,7 @@ from anndata import AnnData
 
 from .. import _input
 from .._data import CellMatrix, resolve_device
-from .._init import program_profiles
+from .._init import PROGRAM_INITS, program_profiles
 from .._store import module_to_uns
 from .._train import TrainConfig, embed, train
 from ..module import DECODERS, OrthoAE
@@ -166,8 +166,8 @@ def ortho_ae(
     _input.check_adata(adata)
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
-    if program_init not in ("varimax", "flat"):
-        raise ValueError(f"program_init must be 'varimax' or 'flat', got {program_init!r}.")
+    if program_init not in PROGRAM_INITS:
+        raise ValueError(f"program_init must be one of {PROGRAM_INITS}, got {program_init!r}.")
     _input.check_fraction("validation_fraction", validation_fraction)
     _input.check_at_least(1, n_latent=n_latent, n_hidden=n_hidden, max_epochs=max_epochs)
     _input.check_at_least(1, patience=patience, batch_size=batch_size)
