@@ -22,10 +22,12 @@ class TrainConfig:
     sparsity: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
+    decoder_lr_scale: float = 1.0
     momentum: float = 0.9
     batch_size: int | None = 128
     max_epochs: int = 300
     patience: int = 10
+    tol: float = 0.0
     progress: bool = True
     distributed: bool = False
 
@@ -52,12 +54,16 @@ def unit_correlation_norm(z: torch.Tensor) -> float:
 
 
 def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser, with the decoder's parameters at ``decoder_lr_scale`` times the rate."""
+    lr = cfg.lr or (1e-3 if cfg.optimizer == "adam" else 1e-2)
+    groups = [
+        {"params": list(module.encoder.parameters()), "lr": lr},
+        {"params": list(module.decoder.parameters()), "lr": lr * cfg.decoder_lr_scale},
+    ]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(module.parameters(), lr=cfg.lr or 1e-3)
+        return torch.optim.Adam(groups, lr=lr)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            module.parameters(), lr=cfg.lr or 1e-2, momentum=cfg.momentum, nesterov=True
-        )
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
     raise ValueError(
         f"optimizer must be 'adam' or 'sgd' (Nesterov momentum), got {cfg.optimizer!r}."
     )
@@ -109,6 +115,7 @@ def train(
     keys = ("train_loss", "val_loss", "ortho_penalty", "unit_corr_norm", "seconds")
     result = TrainResult(history={k: [] for k in keys})
     best_loss, best_state, waited = np.inf, copy.deepcopy(module.state_dict()), 0
+    best_excess = np.inf
     show = cfg.progress and (not cfg.distributed or _world()[1] == 0)
     bar = tqdm(range(cfg.max_epochs), desc="ortho_ae", unit="epoch", disable=not show)
     for epoch in bar:
@@ -125,14 +132,17 @@ def train(
             opt.step()
             total += float(loss.detach()) * len(x)
             n_seen += len(x)
-        nll, n_val, corr = _validate(module, data, val_cells, device)
+        nll, sat, n_val, corr = _validate(module, data, val_cells, device)
         if cfg.distributed:
-            total, n_seen, nll, n_val, corr = _all_reduce_sum(
-                [total, n_seen, nll, n_val, corr], device
+            total, n_seen, nll, sat, n_val, corr = _all_reduce_sum(
+                [total, n_seen, nll, sat, n_val, corr], device
             )
             corr /= _world()[0]
         penalty = float(module.ortho_penalty().detach())
         val_loss = nll / max(n_val, 1) + cfg.ortho_weight * penalty
+        # The loss's excess over the saturated model (rate = counts): >= 0, so that ``tol``
+        # is a share of what is left to gain whatever the data's depth.
+        excess = val_loss - sat / max(n_val, 1)
         h = result.history
         h["train_loss"].append(total / max(n_seen, 1))
         h["val_loss"].append(val_loss)
@@ -143,8 +153,10 @@ def train(
             train=f"{h['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}", ortho=f"{penalty:.3f}"
         )
         if val_loss < best_loss - 1e-6:
-            best_loss, waited, result.best_epoch = val_loss, 0, epoch
+            best_loss, result.best_epoch = val_loss, epoch
             best_state = copy.deepcopy(module.state_dict())
+        if excess < best_excess * (1 - cfg.tol) - 1e-6:
+            best_excess, waited = excess, 0
         else:
             waited += 1
             if waited >= cfg.patience:
@@ -157,17 +169,21 @@ def train(
 
 
 @torch.no_grad()
-def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
-    """Summed validation Poisson NLL, number of cells, and the units' correlation norm."""
+def _validate(module, data, val_cells, device) -> tuple[float, float, int, float]:
+    """Validation NLL, the saturated model's NLL, number of cells, the units' correlation norm.
+
+    Both NLLs are means over genes summed over cells.
+    """
     module.eval()
-    nll, n, zs = 0.0, 0, []
+    nll, sat, n, zs = 0.0, 0.0, 0, []
     for _, x in data.batches(val_cells, 1024, device=device):
         z, rate = module(x)
         nll += float(poisson_nll(rate, x)) * len(x)
+        sat += float(poisson_nll(x, x)) * len(x)
         n += len(x)
         zs.append(z)
     corr = unit_correlation_norm(torch.cat(zs)) if zs else float("nan")
-    return nll, n, corr
+    return nll, sat, n, corr
 
 
 @torch.no_grad()

@@ -174,6 +174,26 @@ def test_program_init_is_used_and_stored(program_init, monkeypatch):
     assert a.uns["ortho_ae"]["params"]["program_init"] == "none"
 
 
+def test_program_lr_scales_only_the_additive_decoder(counts):
+    from scsaliency._train import TrainConfig, _make_optimizer
+    from scsaliency.module import OrthoAE
+
+    module = OrthoAE(50, 16, 4, decoder="additive")
+    opt = _make_optimizer(module, TrainConfig(lr=2e-3, decoder_lr_scale=0.25))
+    enc, dec = opt.param_groups
+    assert enc["lr"] == 2e-3 and dec["lr"] == 5e-4
+    assert {id(p) for p in dec["params"]} == {id(p) for p in module.decoder.parameters()}
+    kw = dict(n_latent=4, n_hidden=8, max_epochs=3, progress=False)
+    ss.tl.ortho_ae(counts, program_lr=1.0, key_added="one", **kw)
+    ss.tl.ortho_ae(counts, program_lr=0.25, key_added="quarter", **kw)
+    assert counts.uns["quarter"]["params"]["program_lr"] == 0.25
+    assert not np.allclose(counts.obsm["X_one"], counts.obsm["X_quarter"])
+    ss.tl.ortho_ae(counts, decoder="mlp", program_lr=0.25, key_added="mlp", **kw)
+    assert counts.uns["mlp"]["params"]["program_lr"] == 1.0
+    with pytest.raises(ValueError, match="program_lr must be"):
+        ss.tl.ortho_ae(counts, program_lr=0.0, **kw)
+
+
 def test_unknown_program_init_is_a_clear_error(counts):
     with pytest.raises(ValueError, match="program_init must be"):
         ss.tl.ortho_ae(counts, program_init="nndsvd", progress=False)

@@ -171,7 +171,14 @@ def test_sgd_and_full_batch(counts):
 
 def test_early_stopping_restores_best(counts):
     ss.tl.ortho_ae(
-        counts, n_latent=4, n_hidden=8, max_epochs=400, patience=3, lr=0.05, progress=False
+        counts,
+        n_latent=4,
+        n_hidden=8,
+        max_epochs=400,
+        patience=3,
+        tol=0.0,
+        lr=0.05,
+        progress=False,
     )
     p = counts.uns["ortho_ae"]["params"]
     hist = counts.uns["ortho_ae"]["history"]
@@ -196,3 +203,26 @@ def test_pbmc3k_real_data():
         adata.uns["ortho_ae"]["history"]["val_loss"].iloc[-1]
         < adata.uns["ortho_ae"]["history"]["val_loss"].iloc[0]
     )
+
+
+def test_tol_stops_once_gains_are_small(counts):
+    kw = dict(n_latent=4, n_hidden=8, max_epochs=200, patience=3, progress=False)
+    ss.tl.ortho_ae(counts, tol=0.0, key_added="exact", **kw)
+    ss.tl.ortho_ae(counts, tol=0.05, key_added="loose", **kw)
+    exact, loose = counts.uns["exact"]["params"], counts.uns["loose"]["params"]
+    assert loose["tol"] == 0.05 and exact["tol"] == 0.0
+    assert loose["n_epochs"] < exact["n_epochs"]
+    # the best weights are still those of the lowest validation loss seen
+    hist = counts.uns["loose"]["history"]
+    assert hist["val_loss"].idxmin() == str(loose["best_epoch"])
+    assert loose["n_epochs"] - loose["best_epoch"] - 1 <= 3
+
+
+def test_validation_loss_is_above_the_saturated_model(trained):
+    from scsaliency._data import CellMatrix
+    from scsaliency._train import _validate
+
+    module = ss.get.model(trained)
+    genes = trained.var_names.get_indexer(trained.uns["ortho_ae"]["var_names"])
+    nll, sat, n, _ = _validate(module, CellMatrix(trained.X, genes), np.arange(50), "cpu")
+    assert n == 50 and sat < nll
