@@ -89,9 +89,10 @@ def ortho_ae(
         training cells), varimax-rotated so that each loads on a few co-varying genes, as
         NMF starts from principal axes (NNDSVD); the other half start flat. ``"flat"``: all
         programs start equal. Chosen by ``benchmarks/modules.py`` (6 seeds per synthetic
-        configuration): best-unit ``|r|`` / gap 0.774 / 0.575 against 0.757 / 0.559 (easy)
-        and 0.606 / 0.437 against 0.572 / 0.429 (hard), weak programs found more often; on
-        PBMC 3k the same 6 of 7 marker sets and KMeans NMI (0.739 against 0.740). The cost:
+        configuration, measured at ``program_lr=1, tol=0``): best-unit ``|r|`` / gap
+        0.774 / 0.575 against 0.757 / 0.559 (easy) and 0.606 / 0.437 against 0.572 / 0.429
+        (hard), weak programs found more often; on PBMC 3k the same 6 of 7 marker sets and
+        KMeans NMI (0.739 against 0.740). The cost:
         about 1.5x the training epochs.
     program_lr
         Learning rate of the additive decoder (programs and baseline) as a share of ``lr``;
