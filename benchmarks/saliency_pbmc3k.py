@@ -36,7 +36,7 @@ def main(seeds=(0, 1, 2)):
     totals = {}
     for seed in seeds:
         ss.tl.ortho_ae(adata, random_state=seed, progress=False)
-        for method in ("guided_x_input", "guided", "gradient"):
+        for method in ("guided_x_input", "guided", "gradient", "gradient_x_centered"):
             ss.tl.saliency(adata, method=method, progress=False)
             ss.tl.geneset_impact(adata, sets, groupby="major", n_null=0, progress=False)
             ranks = marker_ranks(adata, markers)

@@ -14,6 +14,13 @@ with negative gradients clipped at every nonlinearity. The result is the same as
 pass per unit with a guided Softplus (:func:`reference_saliency`), but the units share every
 matrix product. For ``"guided_x_input"`` only the genes a cell expresses can contribute, so
 ``J`` is evaluated at those (cell, gene) pairs only (:func:`expressed_saliency`).
+
+``"gradient_x_centered"`` is the plain gradient times the input's deviation from the mean cell,
+``J * (x - mean(x))``: a first-order estimate of how far the unit moves when the gene goes from
+its average level to this cell's level (gradient x input with the mean cell as the reference,
+as in DeepLIFT's rescale rule, Shrikumar et al. 2017). Genes at the same level in every cell
+contribute nothing, however highly expressed. The mean comes from one extra pass over the cells
+(:func:`input_mean`), and every gene of every cell is evaluated (dense).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from tqdm.auto import tqdm
 from ._data import CellMatrix
 from .module import OrthoAE
 
-METHODS = ("guided", "gradient", "guided_x_input")
+METHODS = ("guided", "gradient", "guided_x_input", "gradient_x_centered")
 
 
 def hidden_gradients(module: OrthoAE, x_in: torch.Tensor, *, guided: bool) -> torch.Tensor:
@@ -49,15 +56,47 @@ def hidden_gradients(module: OrthoAE, x_in: torch.Tensor, *, guided: bool) -> to
     return g
 
 
-@torch.no_grad()
-def cell_saliency(module: OrthoAE, counts: torch.Tensor, method: str) -> torch.Tensor:
-    """Per-cell saliency, cells x units x genes (dense; for tests and small inputs)."""
-    x_in = module.network_input(counts, module.size_factors(counts))
-    g = hidden_gradients(module, x_in, guided=method != "gradient")
-    j = g @ module.encoder_linears[0].weight
+def _guided(method: str) -> bool:
+    return method in ("guided", "guided_x_input")
+
+
+def _times_input(j: torch.Tensor, x_in: torch.Tensor, method: str, center) -> torch.Tensor:
+    """The gradient ``j`` (cells x units x genes) times the input as ``method`` asks."""
     if method == "guided_x_input":
-        j = j * x_in.unsqueeze(1)
-    return j.abs()
+        return j * x_in.unsqueeze(1)
+    if method == "gradient_x_centered":
+        return j * (x_in - center).unsqueeze(1)
+    return j
+
+
+@torch.no_grad()
+def input_mean(
+    module: OrthoAE, data: CellMatrix, *, batch_size: int = 128, device="cpu"
+) -> torch.Tensor:
+    """Mean network input per gene over all cells of ``data`` (one streaming pass)."""
+    total = torch.zeros(data.n_vars, dtype=torch.float64, device=device)
+    for _, counts in data.batches(None, batch_size, device=device):
+        total += module.network_input(counts, module.size_factors(counts)).sum(
+            0, dtype=torch.float64
+        )
+    return (total / max(data.n_obs, 1)).float()
+
+
+@torch.no_grad()
+def cell_saliency(
+    module: OrthoAE, counts: torch.Tensor, method: str, center: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-cell saliency, cells x units x genes (dense; for tests and small inputs).
+
+    ``center`` is the reference input of ``"gradient_x_centered"`` (default: the mean of these
+    cells).
+    """
+    x_in = module.network_input(counts, module.size_factors(counts))
+    if method == "gradient_x_centered" and center is None:
+        center = x_in.mean(0)
+    g = hidden_gradients(module, x_in, guided=_guided(method))
+    j = g @ module.encoder_linears[0].weight
+    return _times_input(j, x_in, method, center).abs()
 
 
 class _GuidedSoftplus(torch.autograd.Function):
@@ -72,14 +111,18 @@ class _GuidedSoftplus(torch.autograd.Function):
         return grad_out.clamp_min(0) * torch.sigmoid(z)
 
 
-def reference_saliency(module: OrthoAE, counts: torch.Tensor, method: str) -> torch.Tensor:
+def reference_saliency(
+    module: OrthoAE, counts: torch.Tensor, method: str, center: torch.Tensor | None = None
+) -> torch.Tensor:
     """The slow reference: one autograd backward pass per unit (the original's approach).
 
     Returns the same cells x units x genes tensor as :func:`cell_saliency`; used by the tests
     and as the baseline of ``benchmarks/saliency_speed.py``.
     """
     x_in = module.network_input(counts, module.size_factors(counts)).detach()
-    act = _GuidedSoftplus.apply if method != "gradient" else F.softplus
+    if method == "gradient_x_centered" and center is None:
+        center = x_in.mean(0)
+    act = _GuidedSoftplus.apply if _guided(method) else F.softplus
     out = []
     for k in range(module.n_latent):
         x = x_in.clone().requires_grad_(True)
@@ -87,7 +130,7 @@ def reference_saliency(module: OrthoAE, counts: torch.Tensor, method: str) -> to
         for lin in module.encoder_linears:
             h = act(lin(h))
         (grad,) = torch.autograd.grad(h[:, k].sum(), x)
-        out.append(grad * x_in if method == "guided_x_input" else grad)
+        out.append(_times_input(grad.unsqueeze(1), x_in, method, center).squeeze(1))
     return torch.stack(out, dim=1).abs()
 
 
@@ -122,6 +165,7 @@ def saliency_pass(
     batch_size: int = 128,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    center: torch.Tensor | None = None,
 ) -> SaliencySums:
     """One streaming pass: per-group sums of |saliency| and, optionally, per-cell set impacts.
 
@@ -144,10 +188,19 @@ def saliency_pass(
         Number of groups (codes run from 0 to ``n_groups - 1``).
     batch_size, device, progress
         Cells per chunk, torch device, progress bar.
+    center
+        Reference input of ``"gradient_x_centered"``; ``None`` takes the mean over all cells of
+        ``data`` in one extra pass (:func:`input_mean`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     module = module.to(device).eval()
+    if method == "gradient_x_centered":
+        center = (
+            input_mean(module, data, batch_size=batch_size, device=device)
+            if center is None
+            else torch.as_tensor(center, dtype=torch.float32, device=device)
+        )
     w1 = module.encoder_linears[0].weight  # hidden x genes
     n_genes, n_units = data.n_vars, module.n_latent
     codes = np.zeros(data.n_obs, dtype=np.int64) if groups is None else np.asarray(groups)
@@ -163,7 +216,7 @@ def saliency_pass(
     n_sets = 0 if proj is None else proj.shape[1]
     p_sum = torch.zeros(n_groups, n_units, n_sets, dtype=torch.float64, device=device)
     p_sq = torch.zeros_like(p_sum)
-    guided = method != "gradient"
+    guided = _guided(method)
     members = None if projection is None else _gene_set_lists(projection, device)
     bar = tqdm(total=data.n_obs, desc=f"saliency ({method})", unit="cell", disable=not progress)
     for idx, counts in data.batches(None, batch_size, device=device):
@@ -183,7 +236,7 @@ def saliency_pass(
                 per_cell = _project_pairs(rows, cols, values, members, len(idx))
         else:
             g = hidden_gradients(module, x_in, guided=guided)
-            sal = (g @ w1).abs()  # cells x units x genes
+            sal = _times_input(g @ w1, x_in, method, center).abs()  # cells x units x genes
             keep = code >= 0
             if keep_gene_maps:
                 _add_dense_maps(sums, sal[keep], code[keep], n_genes)

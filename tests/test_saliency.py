@@ -38,6 +38,25 @@ def test_guided_rule_by_hand(tiny):
     assert not torch.allclose(g_x, plain)  # clipping mattered in this network
 
 
+def test_centered_is_gradient_times_deviation(tiny):
+    m, x = tiny
+    x = x.clone()
+    x[:, [3, 5]] = 0  # a gene no cell expresses, and one at the same level in every cell
+    x[:, 5] = x.sum(1) / 9  # after normalisation (a tenth of each cell's counts)
+    x_in = m.network_input(x, m.size_factors(x))
+    torch.testing.assert_close(x_in[:, 5], x_in[0, 5].expand(len(x)))
+    got = cell_saliency(m, x, "gradient_x_centered")
+    grad = cell_saliency(m, x, "gradient")  # |J|
+    deviation = (x_in - x_in.mean(0)).abs().unsqueeze(1)
+    torch.testing.assert_close(got, grad * deviation)
+    assert got[:, :, [3, 5]].abs().max() < 1e-5  # no deviation, no saliency
+    assert grad[:, :, [3, 5]].min() > 0  # although the gradient is there
+    # a fixed reference replaces the mean of the cells given
+    ref = torch.zeros(x.shape[1])
+    plain_x_input = grad * x_in.abs().unsqueeze(1)
+    torch.testing.assert_close(cell_saliency(m, x, "gradient_x_centered", ref), plain_x_input)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_against_autograd(tiny, method):
     m, x = tiny
@@ -73,7 +92,7 @@ def test_tl_saliency_keys_and_fill(trained):
     used = a.var_names.isin(a.uns["ortho_ae"]["var_names"])
     assert np.isfinite(m[used]).all() and (m[used] >= 0).all()
     assert np.isnan(m[~used]).all()
-    assert a.uns["saliency"]["params"] == {"model_key": "ortho_ae", "method": "guided_x_input"}
+    assert a.uns["saliency"]["params"] == {"model_key": "ortho_ae", "method": "gradient_x_centered"}
 
 
 def test_tl_saliency_groupby_maps_average_to_whole(trained):
