@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from anndata import AnnData
 
+from ._saliency import METHODS
+
 
 class CLIError(Exception):
     """An input problem reported as one line, without a traceback."""
@@ -165,12 +167,13 @@ def run(args: argparse.Namespace) -> None:
                 n_latent=args.n_latent,
                 random_state=args.seed,
                 max_epochs=args.max_epochs,
+                decoder=args.decoder,
                 progress=progress,
             )
         else:
             tl.transfer(adata, args.reference)
             mask = adata.var_names.isin(np.asarray(adata.uns["ortho_ae"]["var_names"]).astype(str))
-        tl.saliency(adata, groupby=args.groupby, progress=progress)
+        tl.saliency(adata, method=args.saliency_method, groupby=args.groupby, progress=progress)
         tl.geneset_impact(
             adata,
             sets,
@@ -245,9 +248,10 @@ def _report(
         )
     else:
         model = (
-            f"{p['n_latent']} units; trained {p['n_epochs']} epochs (best {p['best_epoch'] + 1}) "
-            f"on {html.escape(p['device'])}"
+            f"{p['n_latent']} units, {html.escape(str(p.get('decoder', 'mlp')))} decoder; trained "
+            f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
+    model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
     z = e["zscore"]
     best_unit = z.idxmax(axis=1, skipna=True)
     top = z.max(axis=1).sort_values(ascending=False).head(10)
@@ -358,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="gene sets with fewer genes among the model's genes are dropped",
     )
     r.add_argument("--n-latent", type=int, default=64, help="representation units (default 64)")
+    r.add_argument(
+        "--decoder",
+        choices=["additive", "mlp"],
+        default="additive",
+        help="additive: one gene program per unit (default); mlp: the paper's decoder",
+    )
+    r.add_argument(
+        "--saliency-method",
+        choices=list(METHODS),
+        default="gradient_x_centered",
+        help="saliency of the units (tl.saliency's method; default gradient_x_centered; "
+        "guided_x_input is several times faster on very large data)",
+    )
     r.add_argument("--max-epochs", type=int, default=300, help="upper bound on training epochs")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

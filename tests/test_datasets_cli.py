@@ -147,6 +147,8 @@ def test_cli_end_to_end(tmp_path):
             "10",
             "--n-latent",
             "8",
+            "--saliency-method",
+            "guided_x_input",
             "--quiet",
         ]
     )
@@ -167,10 +169,13 @@ def test_cli_end_to_end(tmp_path):
     a = ad.read_h5ad(out / "adata.h5ad")
     assert a.obsm["X_ortho_ae"].shape == (2638, 8)
     assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
+    assert a.uns["saliency"]["params"]["method"] == "guided_x_input"
+    assert a.uns["ortho_ae"]["params"]["decoder"] == "additive"
     diff = pd.read_csv(out / "impact_diff.csv")
     assert set(diff["group1"]) == set(a.obs["cell_type"].cat.categories)
     report = (out / "report.html").read_text()
     assert "impact_diff_NK.png" in report and "Tests with cells as replicates" in report
+    assert "additive decoder" in report and "saliency: guided_x_input" in report
     assert set(diff["test"]) == {"cells, Welch's t-test"}
 
 
@@ -196,5 +201,14 @@ def test_cli_help(capsys):
         main(["run", "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--gene-sets", "--groupby", "--out", "--genes", "--seed", "--quiet"):
+    for option in (
+        "--gene-sets",
+        "--groupby",
+        "--out",
+        "--genes",
+        "--seed",
+        "--quiet",
+        "--decoder",
+        "--saliency-method",
+    ):
         assert option in text
