@@ -77,8 +77,10 @@ plt.show()
 
 # %% [markdown]
 # ## Saliency and gene-set impact
-# Guided backpropagation times input, per cell type; impacts of every set on every unit, with
-# z-scores against expression-matched random gene sets. The default heatmap shows the z-scores
+# Saliency is the gradient of each unit times each gene's deviation from the mean cell (the
+# default; the paper's guided backpropagation is `method="guided"`), per cell type; impacts of
+# every set on every unit, with z-scores against expression-matched random gene sets. The
+# default heatmap shows the z-scores
 # (what distinguishes the units), units labelled with the set each carries and ordered so that
 # each unit's sets sit beside it; the paper's min-max scaled map is one option away, and there
 # the expression level that every unit shares dominates (horizontal stripes).
