@@ -117,7 +117,7 @@ def saliency(
         marker set ranked first): 7/7 for the centred gradient and guided x input, 6.7/7
         gradient, 4.7/7 guided. Synthetic programs were named the same by both (10/10 and
         11.7/12). The cost is speed: the centred gradient is dense (every gene of every cell)
-        and needs one more pass for the mean; on PBMC 3k it took 4.0 s against 0.7 s for
+        and needs one more pass for the mean; on PBMC 3k it took 2.4 s against 0.6 s for
         guided x input, which only evaluates expressed (cell, gene) pairs and is the better
         choice for millions of cells on a CPU.
     groupby
