@@ -169,7 +169,6 @@ def saliency_pass(
     batch_size: int = 128,
     device: torch.device | str = "cpu",
     progress: bool = True,
-    center: torch.Tensor | None = None,
 ) -> SaliencySums:
     """One streaming pass: per-group sums of |saliency| and, optionally, per-cell set impacts.
 
@@ -192,19 +191,16 @@ def saliency_pass(
         Number of groups (codes run from 0 to ``n_groups - 1``).
     batch_size, device, progress
         Cells per chunk, torch device, progress bar.
-    center
-        Reference input of ``"gradient_x_centered"``; ``None`` takes the mean over all cells of
-        ``data`` in one extra pass (:func:`input_mean`).
+
+    For ``"gradient_x_centered"`` the reference is the mean input over all cells of ``data``,
+    from one extra pass (:func:`input_mean`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     module = module.to(device).eval()
+    center = None
     if method == "gradient_x_centered":
-        center = (
-            input_mean(module, data, batch_size=batch_size, device=device)
-            if center is None
-            else torch.as_tensor(center, dtype=torch.float32, device=device)
-        )
+        center = input_mean(module, data, batch_size=batch_size, device=device)
     w1 = module.encoder_linears[0].weight  # hidden x genes
     n_genes, n_units = data.n_vars, module.n_latent
     codes = np.zeros(data.n_obs, dtype=np.int64) if groups is None else np.asarray(groups)

@@ -103,7 +103,8 @@ def saliency(
     method
         ``"gradient_x_centered"`` (default): the gradient times the input's deviation from the
         mean cell, ``J * (x - mean(x))`` with ``x = log1p(counts / s)`` the input the network
-        saw; a gene at the same level in every cell contributes nothing, however highly it is
+        saw and the mean over all cells of ``adata`` (stored as ``"input_mean"``, below); a
+        gene at the same level in every cell contributes nothing, however highly it is
         expressed. ``"guided_x_input"``: the guided gradient times the input, so only the genes
         a cell expresses contribute; ``"guided"``: guided backpropagation as in the paper
         (negative gradients clipped at every Softplus); ``"gradient"``: the plain gradient.
