@@ -17,6 +17,7 @@ with cell_type (5 KMeans seeds) against PCA(50) of log-normalised counts, traini
 Peers: PCA, FastICA, NMF (scikit-learn; NMF and PCA on log-normalised counts); LinearSCVI
 (scvi-tools) and DRVI (drvi-py) when installed, skipped with a message when not.
 Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/modules.py [--quick] [--pbmc-only]
+[--synthetic-only]
 [--peers-only: only LinearSCVI and DRVI on the synthetic data, in an environment that has them]
 """
 
@@ -242,5 +243,5 @@ if __name__ == "__main__":
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
     if "--pbmc-only" not in sys.argv:
         synthetic_table((0,) if quick else tuple(range(6)), peers_only="--peers-only" in sys.argv)
-    if "--peers-only" not in sys.argv:
+    if "--peers-only" not in sys.argv and "--synthetic-only" not in sys.argv:
         pbmc_table((0,) if quick else (0, 1, 2))
