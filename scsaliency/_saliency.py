@@ -60,15 +60,6 @@ def _guided(method: str) -> bool:
     return method in ("guided", "guided_x_input")
 
 
-def _times_input(j: torch.Tensor, x_in: torch.Tensor, method: str, center) -> torch.Tensor:
-    """The gradient ``j`` (cells x units x genes) times the input as ``method`` asks."""
-    if method == "guided_x_input":
-        return j * x_in.unsqueeze(1)
-    if method == "gradient_x_centered":
-        return j * (x_in - center).unsqueeze(1)
-    return j
-
-
 @torch.no_grad()
 def input_mean(
     module: OrthoAE, data: CellMatrix, *, batch_size: int = 128, device="cpu"
@@ -95,8 +86,9 @@ def cell_saliency(
     if method == "gradient_x_centered" and center is None:
         center = x_in.mean(0)
     g = hidden_gradients(module, x_in, guided=_guided(method))
-    j = g @ module.encoder_linears[0].weight
-    return _times_input(j, x_in, method, center).abs()
+    w1 = module.encoder_linears[0].weight
+    buf = torch.empty(g.shape[0] * g.shape[1], w1.shape[1], device=x_in.device)
+    return _dense_saliency(g, w1, x_in, method, center, buf)
 
 
 class _GuidedSoftplus(torch.autograd.Function):
@@ -268,7 +260,10 @@ def saliency_pass(
 
 
 def _dense_saliency(g, w1, x_in, method, center, buf) -> torch.Tensor:
-    """``|J * input|`` at every gene, computed in place in ``buf`` (its first cells x units rows).
+    """``|J * input|`` at every gene (cells x units x genes), computed in place in ``buf``.
+
+    Written into the first cells x units rows of ``buf`` (``saliency_pass`` reuses one buffer
+    for all chunks).
 
     ``|J * d| = |J| * |d|``, so the absolute value and the input's factor are applied in place
     to the product, and no chunk-sized tensor is allocated.
@@ -276,7 +271,9 @@ def _dense_saliency(g, w1, x_in, method, center, buf) -> torch.Tensor:
     n, k, _ = g.shape
     j = torch.mm(g.reshape(n * k, -1), w1, out=buf[: n * k]).view(n, k, -1)
     j.abs_()
-    if method == "gradient_x_centered":
+    if method == "guided_x_input":
+        j.mul_(x_in.abs().unsqueeze(1))
+    elif method == "gradient_x_centered":
         j.mul_((x_in - center).abs_().unsqueeze(1))
     return j
 
