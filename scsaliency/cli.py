@@ -10,6 +10,7 @@ import numpy as np
 from anndata import AnnData
 
 from ._saliency import METHODS
+from .module import DECODERS
 
 
 class CLIError(Exception):
@@ -364,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n-latent", type=int, default=64, help="representation units (default 64)")
     r.add_argument(
         "--decoder",
-        choices=["additive", "mlp"],
+        choices=list(DECODERS),
         default="additive",
         help="additive: one gene program per unit (default); mlp: the paper's decoder",
     )
