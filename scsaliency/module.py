@@ -144,6 +144,8 @@ class OrthoAE(nn.Module):
         # Median total count of the training cells; part of the state so a stored model
         # normalises new cells exactly as it normalised its training cells.
         self.register_buffer("median_total", torch.tensor(1.0))
+        # Set only while training (see :meth:`center_input`), hence not part of the state.
+        self.register_buffer("input_center", None, persistent=False)
         for layer in self.linears:
             nn.init.xavier_uniform_(layer.weight, generator=generator)
             nn.init.constant_(layer.bias, BIAS_INIT)
@@ -173,14 +175,47 @@ class OrthoAE(nn.Module):
         """What the encoder sees: ``log1p(counts / s)`` or raw counts."""
         return torch.log1p(counts / size_factors) if self.library_size else counts
 
+    def center_input(self, center: torch.Tensor) -> None:
+        """Feed the first layer ``network input - center`` until :meth:`fold_input_center`.
+
+        The same function of the input can be had with the centre folded into the first
+        layer's bias, but not the same training: with a non-negative input, every gradient of
+        the first layer's weights shares the input's mean, which couples the hidden units
+        (LeCun et al. 1998, "Efficient BackProp"). Training on the centred input and folding
+        afterwards gives the units a better-conditioned start (``benchmarks/modules.py``).
+        """
+        if center.shape != (self.n_genes,):
+            raise ValueError(
+                f"center must have shape ({self.n_genes},), got {tuple(center.shape)}."
+            )
+        w = self.encoder_linears[0].weight
+        self.input_center = center.to(dtype=w.dtype, device=w.device)
+
+    @torch.no_grad()
+    def fold_input_center(self) -> None:
+        """Fold the centre into the first layer's bias: ``W (x - c) + b = W x + (b - W c)``.
+
+        Afterwards the network takes the uncentred input and computes the same function, so the
+        stored state and the saliency need to know nothing of the centring.
+        """
+        if self.input_center is None:
+            return
+        first = self.encoder_linears[0]
+        first.bias -= first.weight @ self.input_center
+        self.input_center = None
+
+    def _encoder_input(self, counts: torch.Tensor, size_factors: torch.Tensor) -> torch.Tensor:
+        x = self.network_input(counts, size_factors)
+        return x if self.input_center is None else x - self.input_center
+
     def encode(self, counts: torch.Tensor) -> torch.Tensor:
         """Representation (cells x n_latent) of a count tensor."""
-        return self.encoder(self.network_input(counts, self.size_factors(counts)))
+        return self.encoder(self._encoder_input(counts, self.size_factors(counts)))
 
     def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(representation, Poisson rate)`` for a count tensor."""
         s = self.size_factors(counts)
-        z = self.encoder(self.network_input(counts, s))
+        z = self.encoder(self._encoder_input(counts, s))
         return z, self.decoder(z) * s
 
     def ortho_penalty(self) -> torch.Tensor:

@@ -226,3 +226,50 @@ def test_validation_loss_is_above_the_saturated_model(trained):
     genes = trained.var_names.get_indexer(trained.uns["ortho_ae"]["var_names"])
     nll, sat, n, _ = _validate(module, CellMatrix(trained.X, genes), np.arange(50), "cpu")
     assert n == 50 and sat < nll
+
+
+def test_folding_the_input_center_keeps_the_function():
+    gen = torch.Generator().manual_seed(0)
+    module = OrthoAE(30, 12, 5, decoder="additive", generator=gen)
+    x = torch.poisson(torch.full((20, 30), 2.0), generator=gen)
+    center = torch.rand(30, generator=gen)
+    module.center_input(center)
+    with torch.no_grad():
+        z_centred, rate_centred = module(x)
+        shifted = OrthoAE(30, 12, 5, decoder="additive")
+        shifted.load_state_dict(module.state_dict())
+        # the centre changes what the network computes until it is folded
+        assert not torch.allclose(shifted.encode(x), z_centred)
+        module.fold_input_center()
+        z, rate = module(x)
+    torch.testing.assert_close(z, z_centred, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(rate, rate_centred, rtol=1e-5, atol=1e-6)
+    assert module.input_center is None and "input_center" not in module.state_dict()
+    with pytest.raises(ValueError, match="center must have shape"):
+        module.center_input(torch.zeros(29))
+
+
+def test_center_input_is_the_mean_input_of_training_cells(counts, monkeypatch):
+    seen = []
+    original = OrthoAE.center_input
+
+    def spy(self, center):
+        seen.append(center.clone())
+        original(self, center)
+
+    monkeypatch.setattr(OrthoAE, "center_input", spy)
+    ss.tl.ortho_ae(counts, **FAST)
+    (center,) = seen
+    x = torch.as_tensor(counts.X.toarray() if sp.issparse(counts.X) else counts.X)
+    s = x.sum(1, keepdim=True) / counts.uns["ortho_ae"]["weights"]["median_total"].item()
+    # the training cells are 90% of the cells, so their mean is near the mean of all cells
+    torch.testing.assert_close(center, torch.log1p(x / s).mean(0).float(), rtol=0.1, atol=0.02)
+    assert counts.uns["ortho_ae"]["params"]["center_input"] is True
+    ss.tl.ortho_ae(counts, center_input=False, key_added="uncentred", **FAST)
+    assert len(seen) == 1 and counts.uns["uncentred"]["params"]["center_input"] is False
+    # the paper's decoder is not centred unless asked
+    ss.tl.ortho_ae(counts, decoder="mlp", key_added="mlp", **FAST)
+    assert len(seen) == 1 and counts.uns["mlp"]["params"]["center_input"] is False
+    ss.tl.ortho_ae(counts, decoder="mlp", center_input=True, key_added="mlp_c", **FAST)
+    assert len(seen) == 2 and counts.uns["mlp_c"]["params"]["center_input"] is True
+    assert not np.allclose(counts.obsm["X_ortho_ae"], counts.obsm["X_uncentred"])
