@@ -32,24 +32,37 @@ def expression_bins(mean: np.ndarray, n_bins: int = 25) -> np.ndarray:
     return (ranks * n_bins // len(mean)).astype(np.int64)
 
 
+def trimmed_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the members axis (``-2``) without each column's largest member.
+
+    With a single member, its value.
+    """
+    n = values.shape[-2]
+    if n < 2:
+        return values.mean(axis=-2)
+    return (values.sum(axis=-2) - values.max(axis=-2)) / (n - 1)
+
+
 def null_impacts(
     saliency: np.ndarray,
     members: np.ndarray,
     bins: np.ndarray,
     n_null: int,
     rng: np.random.Generator,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Impacts (n_null x units) of random sets matched gene by gene on the expression bin.
 
     Each random set replaces every member gene with a gene drawn at random from the member's
-    bin, so a random set has the set's size and expression profile.
+    bin, so a random set has the set's size and expression profile. Returns the random sets'
+    means and, from the same draws, their :func:`trimmed_mean`.
     """
     order = np.argsort(bins, kind="stable")
     bin_start = np.searchsorted(bins[order], np.arange(bins.max() + 2))
     b = bins[members]
     lo, hi = bin_start[b], bin_start[b + 1]
     draws = lo + np.floor(rng.random((n_null, len(members))) * (hi - lo)).astype(np.int64)
-    return saliency[order[draws]].mean(axis=1)
+    values = saliency[order[draws]]
+    return values.mean(axis=1), trimmed_mean(values)
 
 
 def empirical(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, ...]:

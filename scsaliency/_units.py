@@ -28,6 +28,7 @@ def unit_table(
     *,
     zscore: pd.DataFrame | None,
     padj: pd.DataFrame | None,
+    padj_trimmed: pd.DataFrame | None = None,
     inactive: list[str],
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -40,17 +41,23 @@ def unit_table(
     zscore, padj
         Sets x units z-score and adjusted p against expression-matched random sets; ``None``
         ranks by :func:`standardise_rows` instead and tests nothing.
+    padj_trimmed
+        Adjusted p of the same test without each set's strongest gene; when given, a unit
+        carries its best set only if this is below ``alpha`` too, so that one gene cannot
+        make a set the unit's.
     inactive
         Units left out (dead units): status ``"inactive"``.
     alpha
-        A unit carries its best set when that set's ``padj < alpha``.
+        A unit carries its best set when that set's ``padj < alpha`` (and
+        ``padj_trimmed < alpha``).
 
     Returns
     -------
     Indexed by unit (``"0"``, ``"1"``, ...), columns: ``gene_set`` (highest score on the unit;
     ``""`` for inactive units),
     ``score`` (that score: z-score, or standardised impact without a null), ``zscore``,
-    ``padj``, ``impact``, ``second_set`` and ``margin`` (score minus the second set's),
+    ``padj``, ``padj_trimmed`` (NaN when not given), ``impact``, ``second_set`` and
+    ``margin`` (score minus the second set's),
     ``share`` (the positive part of the set's score on this unit over its sum across active
     units: 1 when no other unit carries the set), ``owner`` (whether this unit is the set's
     highest-scoring unit), ``status`` (``"carries a set"``, ``"no significant set"``,
@@ -76,9 +83,10 @@ def unit_table(
         usable = is_active[j] and np.isfinite(col[best])
         second = order[1] if len(order) > 1 else None
         p = float(padj.iloc[best, j]) if padj is not None else np.nan
+        p_trim = float(padj_trimmed.iloc[best, j]) if padj_trimmed is not None else np.nan
         if not usable:
             status = INACTIVE
-        elif padj is None or p < alpha:
+        elif padj is None or (p < alpha and (padj_trimmed is None or p_trim < alpha)):
             status = CARRIES
         else:
             status = NO_SET
@@ -89,6 +97,7 @@ def unit_table(
                 "score": float(col[best]) if usable else np.nan,
                 "zscore": float(zscore.iloc[best, j]) if usable and zscore is not None else np.nan,
                 "padj": p if usable else np.nan,
+                "padj_trimmed": p_trim if usable else np.nan,
                 "impact": float(impact.iloc[best, j]),
                 "second_set": sets[second] if usable and second is not None else "",
                 "margin": float(col[best] - col[second])

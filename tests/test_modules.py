@@ -228,6 +228,22 @@ def test_unit_table_columns_labels_and_status():
     assert t.loc["2", "owner"] and not t.loc["1", "owner"]
 
 
+def test_unit_table_needs_the_set_without_its_strongest_gene_too():
+    idx, cols = ["A", "B"], ["0", "1"]
+    z = pd.DataFrame([[9.0, 8.0], [0.1, 0.2]], index=idx, columns=cols)
+    padj = pd.DataFrame([[1e-9, 1e-8], [0.9, 0.9]], index=idx, columns=cols)
+    # unit 1's A is carried by one gene: without it, A is not significant there
+    trimmed = pd.DataFrame([[1e-6, 0.4], [0.9, 0.9]], index=idx, columns=cols)
+    impact = pd.DataFrame(np.ones((2, 2)), index=idx, columns=cols)
+    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    assert list(t["status"]) == ["carries a set", "no significant set"]
+    assert list(t["label"]) == ["0: A", "1: no significant set"]
+    assert t.loc["1", "gene_set"] == "A" and t.loc["1", "padj_trimmed"] == pytest.approx(0.4)
+    # without the trimmed test both units carry A, as before
+    t = unit_table(impact, zscore=z, padj=padj, inactive=[])
+    assert (t["status"] == "carries a set").all() and t["padj_trimmed"].isna().all()
+
+
 def test_unit_table_without_null_ranks_by_standardised_impact():
     impact = pd.DataFrame(
         [[1.0, 1.0, 3.0], [5.0, 2.0, 5.0]], index=["A", "B"], columns=["0", "1", "2"]
@@ -262,8 +278,10 @@ def planted():
 def test_strong_planted_program_is_the_top_set_of_exactly_one_unit(planted):
     t = ss.get.units(planted)
     carried = t.loc[t["status"] == "carries a set", "gene_set"]
-    # every planted program is carried, and no unit that follows a program is named by a decoy
+    # every planted program is carried, no decoy is, and the units that follow a program are
+    # named by programs
     assert {f"program{p}" for p in range(4)} <= set(carried)
+    assert not any(s.startswith("decoy") for s in carried)
     act = planted.obs[[f"program{p}_activity" for p in range(4)]].to_numpy()
     z = planted.obsm["X_ortho_ae"]
     r = np.abs(np.corrcoef(z.T, act.T)[: z.shape[1], z.shape[1] :]).max(1)
