@@ -169,7 +169,8 @@ def impact_heatmap(
     unit's sets sit beside it, and units labelled with the set they carry
     (:func:`scsaliency.get.units`). ``values="scaled"`` with ``order="cluster"`` gives the
     paper's min-max scaled map, in which the expression level that every unit shares
-    dominates. A dot marks (set, unit) pairs whose impact is significant (``padj < alpha``).
+    dominates. A dot marks (set, unit) pairs whose impact is significant (``padj < alpha``,
+    and ``padj_trimmed < alpha`` when stored: the rule by which a unit carries a set).
     With ``groups``, one panel per group (Figure 2): each group's mean per-cell impact, min-max
     scaled per group, same rows and columns in every panel, dots where the group is
     significantly above the rest (Welch, ``padj < alpha``).
@@ -230,7 +231,11 @@ def impact_heatmap(
             fig, ax = plt.subplots(figsize=figsize or (width, height), layout="constrained")
         else:
             fig = ax.figure
-        sig = (e["padj"].loc[rows, cols].to_numpy() < alpha) if "padj" in e else None
+        sig = None
+        if "padj" in e:
+            sig = e["padj"].loc[rows, cols].to_numpy() < alpha
+            if "padj_trimmed" in e:  # the units table's rule: without the top gene as well
+                sig &= e["padj_trimmed"].loc[rows, cols].to_numpy() < alpha
         m = table.loc[rows, cols]
         if label == "scaled impact":
             lim = (0, 1)
@@ -251,7 +256,7 @@ def impact_heatmap(
         fig.colorbar(im, ax=ax, label=label, shrink=min(1, 6 / height), pad=0.01)
         title = "Gene-set impact on units"
         if sig is not None:
-            title += f"  (dot: padj < {alpha:g})"
+            title += f"  (dot: padj < {alpha:g}, with and without the set's top gene)"
         ax.set_title(title, fontsize=9)
         return finish(
             fig, ax, show=show, save=save, return_fig=return_fig, default_name="impact_heatmap"
