@@ -169,6 +169,8 @@ def run(args: argparse.Namespace) -> None:
                 random_state=args.seed,
                 max_epochs=args.max_epochs,
                 decoder=args.decoder,
+                center_input=args.center_input,
+                library_size=args.library_size,
                 progress=progress,
             )
         else:
@@ -249,7 +251,9 @@ def _report(
         )
     else:
         model = (
-            f"{p['n_latent']} units, {html.escape(str(p.get('decoder', 'mlp')))} decoder; trained "
+            f"{p['n_latent']} units, {html.escape(str(p.get('decoder', 'mlp')))} decoder, "
+            f"{'centred' if p.get('center_input') else 'uncentred'} encoder input, "
+            f"{'size factors' if p.get('library_size', True) else 'raw counts'}; trained "
             f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
     model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
@@ -368,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(DECODERS),
         default="additive",
         help="additive: one gene program per unit (default); mlp: the paper's decoder",
+    )
+    r.add_argument(
+        "--center-input",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the encoder on the centred input (default: yes for the additive decoder, "
+        "no for mlp; tl.ortho_ae's center_input)",
+    )
+    r.add_argument(
+        "--library-size",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="size-factor-aware model (default); --no-library-size is the paper's raw-count "
+        "mode (the paper's model: --decoder mlp --no-library-size)",
     )
     r.add_argument(
         "--saliency-method",

@@ -176,7 +176,34 @@ def test_cli_end_to_end(tmp_path):
     report = (out / "report.html").read_text()
     assert "impact_diff_NK.png" in report and "Tests with cells as replicates" in report
     assert "additive decoder" in report and "saliency: guided_x_input" in report
+    assert "centred encoder input" in report and "size factors" in report
     assert set(diff["test"]) == {"cells, Welch's t-test"}
+
+
+@requires_pbmc
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], {"decoder": "additive", "center_input": None, "library_size": True}),
+        (
+            ["--decoder", "mlp", "--no-library-size", "--no-center-input"],
+            {"decoder": "mlp", "center_input": False, "library_size": False},
+        ),
+        (["--center-input"], {"center_input": True}),
+    ],
+)
+def test_cli_model_flags_reach_ortho_ae(flags, expected, tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_ortho_ae(adata, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stopped after recording the arguments")
+
+    monkeypatch.setattr(ss.tl, "ortho_ae", fake_ortho_ae)
+    argv = ["run", "pbmc3k", "--gene-sets", "pbmc_markers", "--out", str(tmp_path), "--quiet"]
+    assert main([*argv, *flags]) == 2
+    assert "stopped after recording" in capsys.readouterr().err
+    assert {k: seen[k] for k in expected} == expected
 
 
 @pytest.mark.parametrize(
@@ -210,5 +237,7 @@ def test_cli_help(capsys):
         "--quiet",
         "--decoder",
         "--saliency-method",
+        "--center-input",
+        "--no-library-size",
     ):
         assert option in text
