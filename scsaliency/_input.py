@@ -5,6 +5,7 @@ Every error names the problem and what to do about it. Nothing here modifies the
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -167,3 +168,20 @@ def check_fraction(name: str, value: float, *, closed: bool = False) -> None:
     """Fail clearly unless ``0 < value < 1`` (``<= 1`` with ``closed``)."""
     if not (0 < value < 1 or (closed and value == 1)):
         raise ValueError(f"{name} must be in (0, {'1]' if closed else '1)'}, got {value!r}.")
+
+
+def group_codes(adata: AnnData, groupby: str | None) -> tuple[np.ndarray | None, list[str]]:
+    """Integer group per cell (-1 for NaN labels) and the group names; empty groups dropped."""
+    if groupby is None:
+        return None, []
+    labels = check_obs_key(adata, groupby)
+    counts = labels.value_counts()
+    empty = [str(c) for c in labels.cat.categories if counts.get(c, 0) == 0]
+    if empty:
+        warnings.warn(
+            f"Groups of obs[{groupby!r}] with no cells are left out: {empty}.", stacklevel=3
+        )
+        labels = labels.cat.remove_categories(empty)
+    if len(labels.cat.categories) == 0:
+        raise ValueError(f"obs[{groupby!r}] has no labelled cells.")
+    return labels.cat.codes.to_numpy().astype(np.int64), [str(c) for c in labels.cat.categories]

@@ -8,11 +8,11 @@ import torch
 from anndata import AnnData
 
 from .. import _input, _stats
+from .._pass import run_pass
 from .._store import model_entry
 from .._units import unit_table
 from ..genesets import GeneSetsLike, as_dict, match
 from ..get._saliency import saliency_frame
-from ._saliency import group_codes, run_pass
 
 
 def geneset_impact(
@@ -139,7 +139,7 @@ def geneset_impact(
     sal = saliency_frame(adata, saliency_key)
     sal_entry = adata.uns[saliency_key]
     sets = match(as_dict(gene_sets, sal.index, **resource_kwargs), sal.index, min_size=min_size)
-    codes, names = group_codes(adata, groupby)  # before any long computation
+    codes, names = _input.group_codes(adata, groupby)  # before any long computation
     sample_codes, samples = _sample_codes(adata, sample_key, groupby)
 
     membership = sets.membership.astype(np.float64)

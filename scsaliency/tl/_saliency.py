@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -11,65 +9,8 @@ import torch
 from anndata import AnnData
 
 from .. import _input
-from .._data import model_counts, resolve_device
-from .._saliency import METHODS, SaliencySums, saliency_pass
-from .._store import model_entry, model_genes, module_from_uns
-
-
-def group_codes(adata: AnnData, groupby: str | None) -> tuple[np.ndarray | None, list[str]]:
-    """Integer group per cell (-1 for NaN labels) and the group names; empty groups dropped."""
-    if groupby is None:
-        return None, []
-    labels = _input.check_obs_key(adata, groupby)
-    counts = labels.value_counts()
-    empty = [str(c) for c in labels.cat.categories if counts.get(c, 0) == 0]
-    if empty:
-        warnings.warn(
-            f"Groups of obs[{groupby!r}] with no cells are left out: {empty}.", stacklevel=3
-        )
-        labels = labels.cat.remove_categories(empty)
-    if len(labels.cat.categories) == 0:
-        raise ValueError(f"obs[{groupby!r}] has no labelled cells.")
-    return labels.cat.codes.to_numpy().astype(np.int64), [str(c) for c in labels.cat.categories]
-
-
-def run_pass(
-    adata: AnnData,
-    model_key: str,
-    method: str,
-    *,
-    layer: str | None,
-    codes: np.ndarray | None,
-    n_groups: int,
-    projection: np.ndarray | None = None,
-    keep_gene_maps: bool = True,
-    batch_size: int = 128,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-) -> tuple[SaliencySums, Mapping, str | None]:
-    """Check inputs, then stream the saliency of the model in ``uns[model_key]`` over all cells."""
-    entry = model_entry(adata, model_key)
-    genes = model_genes(adata, entry)
-    if layer is None:
-        layer = entry["params"].get("layer")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    data = model_counts(adata, genes, layer)
-    dev = resolve_device(device)
-    module = module_from_uns(entry)
-    sums = saliency_pass(
-        module,
-        data,
-        method,
-        groups=codes,
-        n_groups=max(n_groups, 1),
-        projection=projection,
-        keep_gene_maps=keep_gene_maps,
-        batch_size=batch_size,
-        device=dev,
-        progress=progress,
-    )
-    return sums, entry, layer
+from .._pass import run_pass
+from .._store import model_genes
 
 
 def saliency(
@@ -151,7 +92,7 @@ def saliency(
         expression), and with ``groupby``: ``"groups"`` (names), ``"group_n"`` (cells per group) and
         ``"group_maps"`` (groups x model genes x units).
     """
-    codes, names = group_codes(adata, groupby)
+    codes, names = _input.group_codes(adata, groupby)
     n_groups = len(names)
     if codes is not None:
         # Cells with a missing label form one extra group in the same pass, so the
