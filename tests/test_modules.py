@@ -194,6 +194,20 @@ def test_program_lr_scales_only_the_additive_decoder(counts):
         ss.tl.ortho_ae(counts, program_lr=0.0, **kw)
 
 
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [({}, 2e-3), ({"decoder": "mlp"}, 1e-3), ({"optimizer": "sgd"}, 1e-2)],
+)
+def test_default_learning_rate_per_decoder(counts, kw, expected):
+    base = dict(n_latent=4, n_hidden=8, max_epochs=2, progress=False, **kw)
+    ss.tl.ortho_ae(counts, key_added="default", **base)
+    ss.tl.ortho_ae(counts, lr=expected, key_added="explicit", **base)
+    ss.tl.ortho_ae(counts, lr=expected * 2, key_added="other", **base)
+    assert counts.uns["default"]["params"]["lr"] == expected
+    np.testing.assert_array_equal(counts.obsm["X_default"], counts.obsm["X_explicit"])
+    assert not np.allclose(counts.obsm["X_default"], counts.obsm["X_other"])
+
+
 def test_unknown_program_init_is_a_clear_error(counts):
     with pytest.raises(ValueError, match="program_init must be"):
         ss.tl.ortho_ae(counts, program_init="nndsvd", progress=False)
