@@ -127,7 +127,7 @@ def ortho_ae(
         program no longer die; many follow one gene's noise, and a set holding that gene can be
         their significant top set (on the synthetic data 11.2 and 9.7 units per model named by a
         random decoy set, against 2.8 and 2.2 uncentred; with the labels' second test, added
-        since in :func:`scsaliency.tl.geneset_impact`, 1.8 on the easy configuration).
+        since in :func:`scsaliency.tl.geneset_impact`, 1.3 and 0.7 at the default ``lr``).
         ``None`` (default) centres for the additive decoder only: the paper's decoder lost by
         it on PBMC 3k (6.3 of 7 marker sets against 7, NMI 0.740 against 0.765). ``False`` is
         the paper's training.
@@ -155,11 +155,12 @@ def ortho_ae(
     lr
         Learning rate. ``None`` gives 2e-3 for Adam with the additive decoder, 1e-3 for Adam
         with the mlp decoder and 1e-2 for SGD. For the additive decoder, chosen by
-        ``benchmarks/modules.py``: PBMC 3k trains in about 110 epochs against 190 at 1e-3,
-        with the same 7 of 7 marker sets and KMeans NMI (0.737 against 0.736, 3 seeds) and
-        separation of synthetic programs within seed spread (see the docs page "Measured");
-        3e-3 lost on the hard synthetic configuration (best-unit ``|r|`` 0.641 against 0.671,
-        seeds 0-2).
+        ``benchmarks/modules.py`` (6 seeds per synthetic configuration, 3 on PBMC 3k): against
+        1e-3, best-unit ``|r|`` / gap 0.803 / 0.738 against 0.807 / 0.740 (easy) and
+        0.696 / 0.622 against 0.697 / 0.625 (hard); on PBMC 3k the same 7 of 7 marker sets and
+        KMeans NMI (0.737 against 0.736) in about 110 epochs against 190 (19.8 s of training
+        against 33.1 s). 3e-3 lost on the hard configuration (0.641 / 0.563 against
+        0.671 / 0.601, seeds 0-2), and without ``center_input`` 2e-3 loses too.
     batch_size
         Cells per minibatch; ``None`` trains on all training cells at once (full batch).
     max_epochs
