@@ -53,9 +53,16 @@ def unit_correlation_norm(z: torch.Tensor) -> float:
     return float(torch.linalg.svdvals(c).norm())
 
 
+def default_lr(optimizer: str, decoder: str) -> float:
+    """Learning rate when none is given (see :func:`scsaliency.tl.ortho_ae`'s ``lr``)."""
+    if optimizer == "sgd":
+        return 1e-2
+    return 2e-3 if decoder == "additive" else 1e-3
+
+
 def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser, with the decoder's parameters at ``decoder_lr_scale`` times the rate."""
-    lr = cfg.lr or (1e-3 if cfg.optimizer == "adam" else 1e-2)
+    lr = cfg.lr or default_lr(cfg.optimizer, module.decoder_kind)
     groups = [
         {"params": list(module.encoder.parameters()), "lr": lr},
         {"params": list(module.decoder.parameters()), "lr": lr * cfg.decoder_lr_scale},

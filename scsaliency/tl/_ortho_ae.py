@@ -15,7 +15,7 @@ from .. import _input
 from .._data import CellMatrix, resolve_device
 from .._init import PROGRAM_INITS, program_profiles, sample_counts
 from .._store import module_to_uns
-from .._train import TrainConfig, embed, train
+from .._train import TrainConfig, default_lr, embed, train
 from ..module import DECODERS, OrthoAE
 
 
@@ -292,7 +292,7 @@ def ortho_ae(
     if distributed is None:
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     if lr is None:
-        lr = 1e-2 if optimizer == "sgd" else (2e-3 if decoder == "additive" else 1e-3)
+        lr = default_lr(optimizer, decoder)
     # the mlp decoder has no programs: it always learns at the encoder's rate
     decoder_lr_scale = float(program_lr) if decoder == "additive" else 1.0
     cfg = TrainConfig(
