@@ -23,6 +23,16 @@ def standardise_rows(impact: pd.DataFrame, units: list[str]) -> pd.DataFrame:
     return sub.sub(sub.mean(axis=1), axis=0).div(sd, axis=0)
 
 
+def significant(padj, padj_trimmed, alpha: float):
+    """Where a set is carried: ``padj < alpha`` and, when given, ``padj_trimmed < alpha``.
+
+    Scalars or arrays alike; the one rule behind the units table's status and the heatmap's
+    dots.
+    """
+    sig = np.less(padj, alpha)
+    return sig if padj_trimmed is None else sig & np.less(padj_trimmed, alpha)
+
+
 def unit_table(
     impact: pd.DataFrame,
     *,
@@ -86,7 +96,7 @@ def unit_table(
         p_trim = float(padj_trimmed.iloc[best, j]) if padj_trimmed is not None else np.nan
         if not usable:
             status = INACTIVE
-        elif padj is None or (p < alpha and (padj_trimmed is None or p_trim < alpha)):
+        elif padj is None or significant(p, None if padj_trimmed is None else p_trim, alpha):
             status = CARRIES
         else:
             status = NO_SET

@@ -12,7 +12,7 @@ from anndata import AnnData
 from scipy.cluster.hierarchy import leaves_list, linkage
 
 from .._stats import minmax
-from .._units import diagonal_order, standardise_rows
+from .._units import diagonal_order, significant, standardise_rows
 from ..get import impact_diff as get_impact_diff
 from ._utils import clean_name, finish, unit_labels
 
@@ -232,10 +232,9 @@ def impact_heatmap(
         else:
             fig = ax.figure
         sig = None
-        if "padj" in e:
-            sig = e["padj"].loc[rows, cols].to_numpy() < alpha
-            if "padj_trimmed" in e:  # the units table's rule: without the top gene as well
-                sig &= e["padj_trimmed"].loc[rows, cols].to_numpy() < alpha
+        if "padj" in e:  # the units table's rule: with and without the set's top gene
+            trimmed = e["padj_trimmed"].loc[rows, cols].to_numpy() if "padj_trimmed" in e else None
+            sig = significant(e["padj"].loc[rows, cols].to_numpy(), trimmed, alpha)
         m = table.loc[rows, cols]
         if label == "scaled impact":
             lim = (0, 1)
