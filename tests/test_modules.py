@@ -98,6 +98,32 @@ def test_additive_decoder_is_one_nonnegative_program_per_unit():
     torch.testing.assert_close(added[0], programs[2])
 
 
+@pytest.mark.parametrize("decoder", ["additive", "mlp"])
+def test_training_loss_equals_the_dense_poisson_nll(decoder):
+    # The additive decoder's loss skips the dense rate; value and gradients must not change.
+    from scsaliency.module import OrthoAE, poisson_nll
+
+    gen = torch.Generator().manual_seed(0)
+    m = OrthoAE(200, 16, 6, decoder=decoder, generator=gen)
+    if decoder == "additive":
+        with torch.no_grad():  # programs of different weights, so each unit matters
+            m.decoder.P.mul_(torch.rand(m.decoder.P.shape, generator=gen) * 5)
+    m.median_total.fill_(20.0)
+    x = torch.poisson(torch.rand(40, 200, generator=gen) * 0.4, generator=gen)
+    x[5] = 0  # a cell without counts
+    assert 0.1 < float((x > 0).float().mean()) < 0.5
+    z, rate = m(x)
+    dense = poisson_nll(rate, x)
+    z_nll, nll = m(x, nll=True)
+    torch.testing.assert_close(z_nll, z)
+    torch.testing.assert_close(nll, dense, rtol=1e-5, atol=1e-6)
+    params = list(m.parameters())
+    for a, b in zip(
+        torch.autograd.grad(dense, params), torch.autograd.grad(nll, params), strict=True
+    ):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+
+
 def test_models_stored_before_the_decoder_choice_rebuild_as_mlp():
     a = _independent(n_cells=300, n_genes=120, n_decoys=1)
     ss.tl.ortho_ae(a, decoder="mlp", n_latent=6, n_hidden=16, max_epochs=3, progress=False)
