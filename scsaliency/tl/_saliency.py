@@ -57,7 +57,9 @@ def saliency(
         interaction share of the impact table is 0.75-0.78 against 0.55-0.58 (plain gradient:
         7/7 but 0.16). ``benchmarks/saliency_pbmc3k.py`` (each cell type against the rest, own
         marker set ranked first): 7/7 for the centred gradient and guided x input, 6.7/7
-        gradient, 4.7/7 guided. Synthetic programs were named the same by both (10/10 and
+        gradient, 4.7/7 guided (with today's model defaults: 7/7, 7/7, 5.7/7 and 3.7/7; the
+        guided gradient hardly follows how much a gene varies over cells, Spearman 0.16 per
+        gene, so it misses marker genes). Synthetic programs were named the same by both (10/10 and
         11.7/12). The cost is speed: the centred gradient is dense (every gene of every cell)
         and needs one more pass for the mean; on PBMC 3k it took 2.4 s against 0.6 s for
         guided x input, which only evaluates expressed (cell, gene) pairs and is the better
