@@ -128,6 +128,7 @@ def train(
     best_excess = np.inf
     show = cfg.progress and (not cfg.distributed or _world()[1] == 0)
     bar = tqdm(range(cfg.max_epochs), desc="ortho_ae", unit="epoch", disable=not show)
+    sat_local = _saturated_nll(data, val_cells, device)  # the same every epoch
     for epoch in bar:
         tic = time.perf_counter()
         model.train()
@@ -142,7 +143,8 @@ def train(
             opt.step()
             total += float(loss.detach()) * len(x)
             n_seen += len(x)
-        nll, sat, n_val, corr = _validate(module, data, val_cells, device)
+        nll, n_val, corr = _validate(module, data, val_cells, device)
+        sat = sat_local
         if cfg.distributed:
             total, n_seen, nll, sat, n_val, corr = _all_reduce_sum(
                 [total, n_seen, nll, sat, n_val, corr], device
@@ -179,21 +181,25 @@ def train(
 
 
 @torch.no_grad()
-def _validate(module, data, val_cells, device) -> tuple[float, float, int, float]:
-    """Validation NLL, the saturated model's NLL, number of cells, the units' correlation norm.
-
-    Both NLLs are means over genes summed over cells.
-    """
+def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
+    """Validation NLL (mean over genes, summed over cells), cells, the units' correlation norm."""
     module.eval()
-    nll, sat, n, zs = 0.0, 0.0, 0, []
+    nll, n, zs = 0.0, 0, []
     for _, x in data.batches(val_cells, 1024, device=device):
         z, batch_nll = module(x, nll=True)
         nll += float(batch_nll) * len(x)
-        sat += float(poisson_nll(x, x)) * len(x)
         n += len(x)
         zs.append(z)
     corr = unit_correlation_norm(torch.cat(zs)) if zs else float("nan")
-    return nll, sat, n, corr
+    return nll, n, corr
+
+
+@torch.no_grad()
+def _saturated_nll(data, val_cells, device) -> float:
+    """The saturated model's (rate = counts) validation NLL, as :func:`_validate` sums it."""
+    return sum(
+        float(poisson_nll(x, x)) * len(x) for _, x in data.batches(val_cells, 1024, device=device)
+    )
 
 
 @torch.no_grad()
