@@ -95,7 +95,7 @@ class AdditiveDecoder(nn.Module):
         The rate's sum over genes is linear in ``z`` (``s * (z @ programs.sum(1) +
         baseline.sum())``), and ``counts * log(rate)`` is zero where a count is zero, so the
         logarithm and its gradient are taken at the non-zero counts only (about a tenth of
-        the entries of PBMC 3k); the value is the same as the dense formula's.
+        the entries of PBMC 3k); the value is the dense formula's up to rounding.
 
         Entries are picked with ``index_select``: the backward of ``tensor[indices]``
         accumulates repeated indices in parallel, in a varying order, on the CPU, so the
