@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._data import CellMatrix
+from ._step import EagerStep, GraphStep, use_graph
 from .module import OrthoAE, poisson_nll
 
 
@@ -60,8 +61,14 @@ def default_lr(optimizer: str, decoder: str) -> float:
     return 2e-3 if decoder == "additive" else 1e-3
 
 
-def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser, with the decoder's parameters at ``decoder_lr_scale`` times the rate."""
+def _make_optimizer(
+    module: OrthoAE, cfg: TrainConfig, *, capturable: bool = False
+) -> torch.optim.Optimizer:
+    """The optimiser, with the decoder's parameters at ``decoder_lr_scale`` times the rate.
+
+    ``capturable``: Adam keeps its step count on the device, so that a CUDA graph can record
+    its step (:class:`~scsaliency._step.GraphStep`).
+    """
     lr = cfg.lr or default_lr(cfg.optimizer, module.decoder_kind)
     groups = [
         {"params": list(module.encoder.parameters()), "lr": lr},
@@ -71,7 +78,7 @@ def _make_optimizer(module: OrthoAE, cfg: TrainConfig) -> torch.optim.Optimizer:
         # One kernel per step instead of a dozen per parameter, on the devices that have it
         # (with the sparse-aware loss about 5 % less time per epoch: benchmarks/train_step.py).
         fused = next(module.parameters()).device.type in ("cpu", "cuda")
-        return torch.optim.Adam(groups, lr=lr, fused=fused)
+        return torch.optim.Adam(groups, lr=lr, fused=fused, capturable=capturable)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
     raise ValueError(
@@ -121,7 +128,10 @@ def train(
         val_cells = val_cells[rank::world]
         generator = torch.Generator().manual_seed(int(generator.initial_seed()) + rank)
         model = DistributedDataParallel(module)  # broadcasts rank 0's initial weights
-    opt = _make_optimizer(module, cfg)
+    graph = use_graph(device, cfg.optimizer, cfg.batch_size, cfg.distributed)
+    opt = _make_optimizer(module, cfg, capturable=graph)
+    args = (model, module, opt, cfg.ortho_weight, cfg.sparsity)
+    step = GraphStep(*args, batch_size=cfg.batch_size) if graph else EagerStep(*args)
     keys = ("train_loss", "val_loss", "ortho_penalty", "unit_corr_norm", "seconds")
     result = TrainResult(history={k: [] for k in keys})
     best_loss, best_state, waited = np.inf, copy.deepcopy(module.state_dict()), 0
@@ -132,17 +142,12 @@ def train(
     for epoch in bar:
         tic = time.perf_counter()
         model.train()
-        total, n_seen = 0.0, 0
+        # summed on the device: reading the loss every minibatch would wait for the GPU
+        total, n_seen = torch.zeros((), dtype=torch.float64, device=device), 0
         for _, x in data.batches(train_cells, cfg.batch_size, device=device, shuffle=generator):
-            z, nll = model(x, nll=True)
-            loss = nll + cfg.ortho_weight * module.ortho_penalty()
-            if cfg.sparsity:
-                loss = loss + cfg.sparsity * z.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(x)
+            total += step(x).double() * len(x)
             n_seen += len(x)
+        total = float(total)
         nll, n_val, corr = _validate(module, data, val_cells, device)
         sat = sat_local
         if cfg.distributed:
@@ -184,14 +189,14 @@ def train(
 def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
     """Validation NLL (mean over genes, summed over cells), cells, the units' correlation norm."""
     module.eval()
-    nll, n, zs = 0.0, 0, []
+    nll, n, zs = torch.zeros((), dtype=torch.float64, device=device), 0, []
     for _, x in data.batches(val_cells, 1024, device=device):
         z, batch_nll = module(x, nll=True)
-        nll += float(batch_nll) * len(x)
+        nll += batch_nll.double() * len(x)
         n += len(x)
         zs.append(z)
     corr = unit_correlation_norm(torch.cat(zs)) if zs else float("nan")
-    return nll, n, corr
+    return float(nll), n, corr
 
 
 @torch.no_grad()

@@ -246,15 +246,18 @@ class OrthoAE(nn.Module):
         """Return ``(representation, Poisson rate)`` for a count tensor.
 
         With ``nll=True``, ``(representation, poisson_nll(rate, counts))`` instead: the
-        training loss, which the additive decoder computes without the dense rate
+        training loss, which the additive decoder computes without the dense rate on the CPU
         (:meth:`AdditiveDecoder.poisson_nll`). A keyword of ``forward`` rather than a method of
         its own, so that it runs through :class:`~torch.nn.parallel.DistributedDataParallel`.
+        On CUDA the dense formula is used: it needs no host synchronisation (the sparse form
+        asks how many counts are non-zero), so the step can be replayed as a CUDA graph, and
+        its backward accumulates nothing with atomics, so it is deterministic.
         """
         s = self.size_factors(counts)
         z = self.encoder(self._encoder_input(counts, s))
         if not nll:
             return z, self.decoder(z) * s
-        if isinstance(self.decoder, AdditiveDecoder):
+        if isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:
             return z, self.decoder.poisson_nll(z, s, counts)
         return z, poisson_nll(self.decoder(z) * s, counts)
 
