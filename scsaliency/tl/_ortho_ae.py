@@ -206,7 +206,9 @@ def ortho_ae(
     ``adata.obsm["X_" + key_added]``
         Representation, cells x ``n_latent``, float32.
     ``adata.uns[key_added]``
-        ``"params"``: the settings above plus ``n_epochs``, ``best_epoch``, ``device``;
+        ``"params"``: the settings above plus ``n_epochs``, ``best_epoch``, ``device``,
+        ``device_data`` (``"dense"`` or ``"csr"``: minibatches came from a copy of the data
+        on the GPU; ``"stream"``: copied from the host a minibatch at a time);
         ``"history"``: DataFrame per epoch with ``train_loss``, ``val_loss`` (Poisson NLL plus
         penalty), ``ortho_penalty`` (``||I - W W^T||_F``), ``unit_corr_norm`` (L2 norm of
         the singular values of the units' correlation matrix on validation cells;
@@ -337,6 +339,7 @@ def ortho_ae(
         "stopped_early": bool(result.stopped_early),
         "distributed": bool(distributed),
         "device": str(dev),
+        "device_data": data.device_layout,
     }
     if layer is not None:
         params["layer"] = layer
