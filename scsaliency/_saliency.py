@@ -213,16 +213,18 @@ def saliency_pass(
     buf = None
     bar = tqdm(total=data.n_obs, desc=f"saliency ({method})", unit="cell", disable=not progress)
     for idx, counts in data.batches(None, batch_size, device=device):
+        in_group = codes[idx] >= 0  # on the host: asking the device would wait for it
         code = torch.as_tensor(codes[idx], device=device)
         x_in = module.network_input(counts, module.size_factors(counts))
         input_sum += x_in.sum(0, dtype=torch.float64)
-        if not (code >= 0).any():
+        if not in_group.any():
             bar.update(len(idx))
             continue
+        keep = slice(None) if in_group.all() else torch.as_tensor(in_group, device=device)
         if method == "guided_x_input":
             rows, cols, values = expressed_saliency(module, x_in, guided=True)
-            keep = code[rows] >= 0
-            rows, cols, values = rows[keep], cols[keep], values[keep]
+            paired = code[rows] >= 0
+            rows, cols, values = rows[paired], cols[paired], values[paired]
             if keep_gene_maps:
                 sums.index_add_(0, code[rows] * n_genes + cols, values.double())
             if members is not None:
@@ -234,16 +236,14 @@ def saliency_pass(
                 buf = torch.empty(len(idx) * n_units, n_genes, device=device)
             g = hidden_gradients(module, x_in, guided=guided)
             sal = _dense_saliency(g, w1, x_in, method, center, buf)  # cells x units x genes
-            keep = code >= 0
             if keep_gene_maps:
                 _add_dense_maps(sums, sal[keep], code[keep], n_genes)
             if proj is not None:
                 per_cell = sal @ proj  # cells x units x sets
         if proj is not None:
-            keep = code >= 0
             pc = per_cell[keep].double()
-            p_sum.index_add_(0, code[keep], pc)
-            p_sq.index_add_(0, code[keep], pc * pc)
+            _add_by_group(p_sum, pc, code[keep])
+            _add_by_group(p_sq, pc * pc, code[keep])
         bar.update(len(idx))
     bar.close()
     group_n = np.bincount(codes[codes >= 0], minlength=n_groups)
@@ -335,3 +335,13 @@ def _add_dense_maps(sums, sal, code, n_genes):
     onehot = F.one_hot(code, n_groups).T.to(sal.dtype)  # groups x cells
     contrib = (onehot @ sal.reshape(n_cells, -1)).reshape(n_groups, n_units, n_genes)
     sums += contrib.transpose(1, 2).reshape(-1, n_units).double()
+
+
+def _add_by_group(sums, values, code):
+    """``sums[g] += values`` summed over the cells of group ``g`` (groups x ...).
+
+    A product with the one-hot groups rather than ``index_add_``, which on CUDA adds with
+    atomics in a varying order.
+    """
+    onehot = F.one_hot(code, sums.shape[0]).T.to(values.dtype)  # groups x cells
+    sums += (onehot @ values.reshape(len(code), -1)).reshape(sums.shape)
