@@ -65,9 +65,33 @@ def test_cell_matrix_backed_rows(tmp_path):
     np.testing.assert_array_equal(m_bk.rows(idx), a.X[idx][:, genes].toarray())
 
 
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_device_copy_gathers_the_host_rows(layout):
+    """The gather a GPU uses (tests/test_cuda.py runs it there), checked here on the CPU."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    a = ss.datasets.synthetic(n_cells=300, n_genes=400, random_state=0)
+    genes = np.r_[rng.permutation(400)[:100], -1]  # -1: a model gene the data lacks
+    data = _data.CellMatrix(a.X, genes)
+    copy = getattr(_data._DeviceCopy, layout)(data, torch.device("cpu"))
+    cells = rng.permutation(300)[:120]
+    got = copy.rows(torch.as_tensor(cells)).numpy()
+    np.testing.assert_array_equal(got, data.rows(cells))
+    assert got[:, -1].sum() == 0 and got.sum() > 0
+
+
+def test_no_device_copy_on_the_cpu():
+    a = ss.datasets.synthetic(n_cells=50, n_genes=400, random_state=0)
+    data = _data.CellMatrix(a.X, np.arange(40))
+    next(data.batches(None, 16, device="cpu"))
+    assert data.place("cpu") is None and data.device_layout == "stream"
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun test on Linux only")
 def test_ddp_two_processes_match_one(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
         "-m",
