@@ -83,6 +83,7 @@ def one(n_cells: int, backed_path: str | None) -> dict:
         "saliency_s": t_sal,
         "impact_s": t_imp,
         "peak_gib": peak,
+        "device_data": adata.uns["ortho_ae"]["params"]["device_data"],
     }
 
 
@@ -118,16 +119,19 @@ def main():
     if args.one:
         print(json.dumps(one(args.one, args.one_backed)))
         return
+    device = (
+        f"CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only"
+    )
     print(
         f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch "
-        f"{torch.__version__}, {time.strftime('%Y-%m-%d')}"
+        f"{torch.__version__}, {device}, {time.strftime('%Y-%m-%d')}"
     )
     print(
         f"# synthetic CSR counts, {N_GENES} genes, ~{DENSITY:.0%} non-zero; 64 units; "
         "impact: 50 sets x 9 groups, 1,000 null sets"
     )
-    print("| cells | input | s / epoch | saliency s | impact s | peak RSS GiB |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| cells | input | s / epoch | saliency s | impact s | peak RSS GiB | minibatches |")
+    print("|---:|---|---:|---:|---:|---:|---|")
     rows = []
     runs = [(n, False) for n in args.sizes] + [(n, True) for n in args.backed]
     for n, backed in runs:
@@ -142,7 +146,7 @@ def main():
         print(
             f"| {n:,} | {'backed h5ad' if backed else 'CSR in memory'} | "
             f"{r['s_per_epoch']:.2f} | {r['saliency_s']:.1f} | {r['impact_s']:.1f} | "
-            f"{r['peak_gib']:.2f} |",
+            f"{r['peak_gib']:.2f} | {r['device_data']} |",
             flush=True,
         )
     mem = [r for r in rows if not r["backed"]]
