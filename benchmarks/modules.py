@@ -157,7 +157,7 @@ def synthetic_table(seeds, peers_only=False):
                 ("scsaliency additive (default)", {}),
                 ("scsaliency additive, uncentred input", dict(center_input=False)),
                 ("scsaliency additive, lr=1e-3", dict(lr=1e-3)),
-                ("scsaliency additive, program_lr=1", dict(program_lr=1.0)),
+                ("scsaliency additive, program_lr=0.4", dict(program_lr=0.4)),
                 ("scsaliency mlp (paper decoder)", dict(decoder="mlp")),
             )
             for label, kw in () if peers_only else ours_runs:
@@ -214,7 +214,7 @@ def pbmc_table(seeds):
         ("additive (default)", {}),
         ("additive, uncentred input", dict(center_input=False)),
         ("additive, lr=1e-3", dict(lr=1e-3)),
-        ("additive, program_lr=1", dict(program_lr=1.0)),
+        ("additive, program_lr=0.4", dict(program_lr=0.4)),
         ("additive, guided x input saliency", dict(saliency_method="guided_x_input")),
         ("mlp (paper decoder)", dict(decoder="mlp")),
         ("paper (mlp, raw counts)", dict(decoder="mlp", library_size=False, center_input=False)),
