@@ -222,7 +222,7 @@ class _DeviceCopy:
         ptr, col, val = self._t
         start = ptr.index_select(0, idx)
         count = ptr.index_select(0, idx + 1) - start
-        total = int(count.sum())  # one host sync per minibatch: the size of the gather
+        total = int(count.sum())  # one host sync per gather: the size of its output
         row = torch.repeat_interleave(
             torch.arange(len(idx), device=idx.device), count, output_size=total
         )
