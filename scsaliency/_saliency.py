@@ -3,8 +3,8 @@
 For an encoder ``h_l = softplus(W_l h_{l-1} + b_l)`` the gradient of every unit ``k`` with
 respect to the input is built for all units at once, backwards through the layers:
 
-* start with ``G = diag(sigmoid(z_L))`` (cells x units x units), the gradient at the last
-  pre-activation;
+* start with ``G = diag(sigmoid(z_L) * unit_scale)`` (cells x units x units), the gradient at
+  the last pre-activation (``unit_scale``: :meth:`~scsaliency.module.OrthoAE.scale_units`);
 * for each lower layer: ``G <- G @ W_{l+1}`` (gradient at ``h_l``), clip negative entries if
   guided, multiply by ``sigmoid(z_l)`` (Softplus' derivative);
 * ``J = G @ W_1`` is cells x units x genes.
@@ -47,7 +47,7 @@ def hidden_gradients(module: OrthoAE, x_in: torch.Tensor, *, guided: bool) -> to
         z = lin(h)
         pre.append(z)
         h = F.softplus(z)
-    g = torch.diag_embed(torch.sigmoid(pre[-1]))
+    g = torch.diag_embed(torch.sigmoid(pre[-1]) * module.unit_scale)
     for lin, z in zip(reversed(linears[1:]), reversed(pre[:-1]), strict=True):
         g = g @ lin.weight
         if guided:
@@ -121,6 +121,7 @@ def reference_saliency(
         h = x
         for lin in module.encoder_linears:
             h = act(lin(h))
+        h = h * module.unit_scale
         (grad,) = torch.autograd.grad(h[:, k].sum(), x)
         if method == "guided_x_input":
             grad = grad * x_in
@@ -282,8 +283,8 @@ def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = Tr
     """|J * x| at the non-zero (cell, gene) pairs of the input only.
 
     For the two-layer encoder the gradient factorises,
-    ``J[b, k, g] = s2[b, k] * sum_h A[k, h] s1[b, h] W1[h, g]`` with ``s = sigmoid(z)`` and
-    ``A = relu(W2)`` (guided) or ``W2``, so each expressed pair costs one row of a single
+    ``J[b, k, g] = c[k] s2[b, k] * sum_h A[k, h] s1[b, h] W1[h, g]`` with ``s = sigmoid(z)``,
+    ``c`` the units' scale and ``A = relu(W2)`` (guided) or ``W2``, so each expressed pair costs one row of a single
     ``pairs x hidden`` by ``hidden x units`` product and nothing is padded.
 
     Returns
@@ -294,7 +295,7 @@ def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = Tr
     first, second = module.encoder_linears  # the architecture has exactly two encoder layers
     z1 = first(x_in)
     s1 = torch.sigmoid(z1)
-    s2 = torch.sigmoid(second(F.softplus(z1)))
+    s2 = torch.sigmoid(second(F.softplus(z1))) * module.unit_scale
     a = second.weight.clamp_min(0) if guided else second.weight  # units x hidden
     rows, cols = x_in.nonzero(as_tuple=True)
     q = s1[rows] * first.weight.T[cols]  # pairs x hidden

@@ -28,7 +28,10 @@ def module_from_uns(entry: Mapping) -> OrthoAE:
         # Models stored before the decoder choice existed have the paper's decoder.
         decoder=str(params.get("decoder", "mlp")),
     )
-    module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    state = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
+    # Models stored before units were scaled (scale_units) have unit factors of 1.
+    state.setdefault("unit_scale", torch.ones(module.n_latent))
+    module.load_state_dict(state)
     return module.eval()
 
 

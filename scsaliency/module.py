@@ -7,11 +7,15 @@ Two decoders share the paper's encoder:
 
 * ``"mlp"``, the paper's: latent -> hidden -> genes with Softplus after each layer. Any unit
   can reach any gene through the hidden layer, so nothing ties a unit to one gene program.
-* ``"additive"``: ``rate = s * (z @ softplus(V) + softplus(b))``. Each unit ``k`` adds its own
-  non-negative gene program ``softplus(V[k])`` to a per-gene baseline, scaled by its activity
-  ``z[k] >= 0``: Poisson non-negative matrix factorisation whose factor loadings come from the
-  encoder. A program cannot be cancelled by another unit, so a unit that explains a set of
-  co-varying genes carries that set alone.
+* ``"additive"``: ``rate = s * (z @ |V| + softplus(b))`` (both relative to each gene's mean,
+  see :class:`AdditiveDecoder`). Each unit ``k`` adds its own non-negative gene program
+  ``|V[k]|`` to a per-gene baseline, scaled by its activity ``z[k] >= 0``: Poisson
+  non-negative matrix factorisation whose factor loadings come from the encoder. A program
+  cannot be cancelled by another unit, so a unit that explains a set of co-varying genes
+  carries that set alone.
+
+After training, :meth:`OrthoAE.scale_units` moves each additive program's length into its
+unit (``unit_scale``), so that a unit's activity says how far it moves the cell's profile.
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ class OrthoAE(nn.Module):
     n_hidden
         Width of the hidden layers.
     n_latent
-        Number of representation units (the encoder's last Softplus output).
+        Number of representation units (the encoder's last Softplus output, times
+        ``unit_scale``).
     library_size
         If ``True``, the encoder sees ``log1p(counts / s)`` and the Poisson rate is the decoder
         output times ``s``, with ``s = total counts / median_total`` the cell's size factor.
@@ -172,6 +177,8 @@ class OrthoAE(nn.Module):
         # Median total count of the training cells; part of the state so a stored model
         # normalises new cells exactly as it normalised its training cells.
         self.register_buffer("median_total", torch.tensor(1.0))
+        # Each unit's output factor (see :meth:`scale_units`); 1 while training.
+        self.register_buffer("unit_scale", torch.ones(n_latent))
         # Set only while training (see :meth:`center_input`), hence not part of the state.
         self.register_buffer("input_center", None, persistent=False)
         for layer in self.linears:
@@ -232,13 +239,37 @@ class OrthoAE(nn.Module):
         first.bias -= first.weight @ self.input_center
         self.input_center = None
 
+    @torch.no_grad()
+    def scale_units(self) -> None:
+        """Give each additive unit its program's length: ``z[k] * |P[k]|``, ``P[k] / |P[k]|``.
+
+        The additive decoder sees only the product of a unit's activity and its program
+        (fold changes over each gene's mean), so how the two share the scale is arbitrary:
+        training leaves a unit with a long program and small activities or the reverse. After
+        this call each program has Euclidean length 1 over genes and the unit's activity is
+        the length of the fold-change profile it adds to the cell, so that the distance
+        between two cells along a unit is how far their reconstructed profiles differ by it
+        (exactly so for programs on disjoint genes). The rates are unchanged; the factor is
+        kept in ``unit_scale`` and applied to the encoder's output. Without it, Euclidean
+        distances and clustering on the representation weigh units by an accident of
+        training (``benchmarks/modules.py``). No effect with the mlp decoder, which has no
+        programs.
+        """
+        if not isinstance(self.decoder, AdditiveDecoder):
+            return
+        length = self.decoder.P.abs().norm(dim=1)
+        length = torch.where(length > 0, length, torch.ones_like(length))
+        self.unit_scale.mul_(length)
+        self.decoder.P.div_(length.unsqueeze(1))
+
     def _encoder_input(self, counts: torch.Tensor, size_factors: torch.Tensor) -> torch.Tensor:
         x = self.network_input(counts, size_factors)
         return x if self.input_center is None else x - self.input_center
 
     def encode(self, counts: torch.Tensor) -> torch.Tensor:
         """Representation (cells x n_latent) of a count tensor."""
-        return self.encoder(self._encoder_input(counts, self.size_factors(counts)))
+        x = self._encoder_input(counts, self.size_factors(counts))
+        return self.encoder(x) * self.unit_scale
 
     def forward(
         self, counts: torch.Tensor, *, nll: bool = False
@@ -254,7 +285,7 @@ class OrthoAE(nn.Module):
         its backward accumulates nothing with atomics, so it is deterministic.
         """
         s = self.size_factors(counts)
-        z = self.encoder(self._encoder_input(counts, s))
+        z = self.encoder(self._encoder_input(counts, s)) * self.unit_scale
         if not nll:
             return z, self.decoder(z) * s
         if isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:

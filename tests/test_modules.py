@@ -136,6 +136,76 @@ def test_models_stored_before_the_decoder_choice_rebuild_as_mlp():
     np.testing.assert_allclose(z.numpy(), a.obsm["X_ortho_ae"], rtol=1e-5, atol=1e-6)
 
 
+def _scaled_pair():
+    """An additive network with programs of different lengths, and a copy with scaled units."""
+    import copy
+
+    from scsaliency.module import OrthoAE
+
+    gen = torch.Generator().manual_seed(1)
+    m = OrthoAE(30, 8, 5, decoder="additive", generator=gen)
+    with torch.no_grad():
+        m.decoder.P.mul_(torch.rand(m.decoder.P.shape, generator=gen) * 10)
+        m.decoder.P.mul_(torch.tensor([0.5, 1.0, 2.0, 4.0, 8.0]).unsqueeze(1))
+    m.median_total.fill_(10.0)
+    scaled = copy.deepcopy(m)
+    scaled.scale_units()
+    x = torch.poisson(torch.rand(12, 30, generator=gen) * 2, generator=gen)
+    return m, scaled, x
+
+
+def test_scale_units_moves_program_length_into_the_unit():
+    m, scaled, x = _scaled_pair()
+    length = m.decoder.P.abs().norm(dim=1).detach()
+    assert length.std() > 0.1 * length.mean()  # the programs' lengths differ
+    torch.testing.assert_close(scaled.unit_scale, length)
+    torch.testing.assert_close(scaled.decoder.P.abs().norm(dim=1), torch.ones(5))
+    with torch.no_grad():
+        z, rate = m(x)
+        z_s, rate_s = scaled(x)
+    torch.testing.assert_close(z_s, z * length)
+    torch.testing.assert_close(rate_s, rate)  # the same model
+    torch.testing.assert_close(scaled.encode(x), z_s)
+
+
+@pytest.mark.parametrize("method", ["guided", "gradient", "guided_x_input", "gradient_x_centered"])
+def test_scaled_units_scale_their_saliency(method):
+    from scsaliency._saliency import cell_saliency, reference_saliency, saliency_pass
+
+    m, scaled, x = _scaled_pair()
+    length = scaled.unit_scale.view(1, -1, 1)
+    got = cell_saliency(scaled, x, method)
+    torch.testing.assert_close(got, cell_saliency(m, x, method) * length)
+    torch.testing.assert_close(got, reference_saliency(scaled, x, method))
+    data = CellMatrix(x.numpy(), np.arange(30))
+    # guided_x_input goes through the expressed-pairs path in the streaming pass
+    s = saliency_pass(scaled, data, method, progress=False).group_sums
+    u = saliency_pass(m, data, method, progress=False).group_sums
+    np.testing.assert_allclose(s, u * scaled.unit_scale.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_scale_units_is_stored_and_can_be_switched_off(counts, tmp_path):
+    a = _independent(n_cells=300, n_genes=120, n_decoys=1)
+    b = a.copy()
+    kw = dict(n_latent=6, n_hidden=16, max_epochs=3, progress=False)
+    ss.tl.ortho_ae(a, **kw)
+    ss.tl.ortho_ae(b, scale_units=False, **kw)
+    assert a.uns["ortho_ae"]["params"]["scale_units"]
+    assert not b.uns["ortho_ae"]["params"]["scale_units"]
+    scale = a.uns["ortho_ae"]["weights"]["unit_scale"]
+    np.testing.assert_array_equal(b.uns["ortho_ae"]["weights"]["unit_scale"], np.ones(6))
+    assert not np.allclose(scale, 1)
+    np.testing.assert_allclose(a.obsm["X_ortho_ae"], b.obsm["X_ortho_ae"] * scale, rtol=1e-5)
+    # a model stored before units were scaled has no unit_scale: it rebuilds with factors 1
+    del b.uns["ortho_ae"]["weights"]["unit_scale"]
+    genes = b.uns["ortho_ae"]["var_names"]
+    with torch.no_grad():
+        z = ss.get.model(b).encode(torch.as_tensor(b[:, genes].X.toarray(), dtype=torch.float32))
+    np.testing.assert_allclose(z.numpy(), b.obsm["X_ortho_ae"], rtol=1e-5, atol=1e-6)
+    c = ss.tl.ortho_ae(a, decoder="mlp", copy=True, **kw)
+    assert not c.uns["ortho_ae"]["params"]["scale_units"]  # no programs to scale
+
+
 def test_unknown_decoder_is_a_clear_error(counts):
     with pytest.raises(ValueError, match="decoder must be one of"):
         ss.tl.ortho_ae(counts, decoder="linear", progress=False)
