@@ -284,8 +284,9 @@ def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = Tr
 
     For the two-layer encoder the gradient factorises,
     ``J[b, k, g] = c[k] s2[b, k] * sum_h A[k, h] s1[b, h] W1[h, g]`` with ``s = sigmoid(z)``,
-    ``c`` the units' scale and ``A = relu(W2)`` (guided) or ``W2``, so each expressed pair costs one row of a single
-    ``pairs x hidden`` by ``hidden x units`` product and nothing is padded.
+    ``c`` the units' scale and ``A = relu(W2)`` (guided) or ``W2``, so each expressed pair
+    costs one row of a single ``pairs x hidden`` by ``hidden x units`` product and nothing is
+    padded.
 
     Returns
     -------

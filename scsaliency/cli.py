@@ -171,6 +171,10 @@ def run(args: argparse.Namespace) -> None:
                 decoder=args.decoder,
                 center_input=args.center_input,
                 library_size=args.library_size,
+                scale_units=args.scale_units,
+                lr=args.lr,
+                program_lr=args.program_lr,
+                tol=args.tol,
                 progress=progress,
             )
         else:
@@ -253,7 +257,9 @@ def _report(
         model = (
             f"{p['n_latent']} units, {html.escape(str(p.get('decoder', 'mlp')))} decoder, "
             f"{'centred' if p.get('center_input') else 'uncentred'} encoder input, "
-            f"{'size factors' if p.get('library_size', True) else 'raw counts'}; trained "
+            f"{'size factors' if p.get('library_size', True) else 'raw counts'}, "
+            f"{'units scaled by their program' if p.get('scale_units') else 'unscaled units'}; "
+            "trained "
             f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
     model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
@@ -386,6 +392,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="size-factor-aware model (default); --no-library-size is the paper's raw-count "
         "mode (the paper's model: --decoder mlp --no-library-size)",
+    )
+    r.add_argument(
+        "--scale-units",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give each additive unit its program's length after training (default; "
+        "tl.ortho_ae's scale_units)",
+    )
+    r.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: 2e-3 for the additive decoder, 1e-3 for mlp)",
+    )
+    r.add_argument(
+        "--program-lr",
+        type=float,
+        default=1.0,
+        help="the additive decoder's learning rate as a share of --lr (default 1)",
+    )
+    r.add_argument(
+        "--tol",
+        type=float,
+        default=1e-3,
+        help="early stopping: smallest improvement that counts, as a share of the validation "
+        "loss's excess over the saturated model (default 1e-3; 0: any improvement)",
     )
     r.add_argument(
         "--saliency-method",

@@ -177,6 +177,7 @@ def test_cli_end_to_end(tmp_path):
     assert "impact_diff_NK.png" in report and "Tests with cells as replicates" in report
     assert "additive decoder" in report and "saliency: guided_x_input" in report
     assert "centred encoder input" in report and "size factors" in report
+    assert "units scaled by their program" in report
     assert set(diff["test"]) == {"cells, Welch's t-test"}
 
 
@@ -184,7 +185,22 @@ def test_cli_end_to_end(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        ([], {"decoder": "additive", "center_input": None, "library_size": True}),
+        (
+            [],
+            {
+                "decoder": "additive",
+                "center_input": None,
+                "library_size": True,
+                "scale_units": True,
+                "lr": None,
+                "program_lr": 1.0,
+                "tol": 1e-3,
+            },
+        ),
+        (
+            ["--no-scale-units", "--lr", "1e-3", "--program-lr", "0.4", "--tol", "0"],
+            {"scale_units": False, "lr": 1e-3, "program_lr": 0.4, "tol": 0.0},
+        ),
         (
             ["--decoder", "mlp", "--no-library-size", "--no-center-input"],
             {"decoder": "mlp", "center_input": False, "library_size": False},
@@ -239,5 +255,8 @@ def test_cli_help(capsys):
         "--saliency-method",
         "--center-input",
         "--no-library-size",
+        "--no-scale-units",
+        "--program-lr",
+        "--tol",
     ):
         assert option in text
