@@ -99,13 +99,17 @@ def _umaps(adata: AnnData, mask: np.ndarray, groupby: str | None, seed: int, out
     sc.pp.neighbors(b, random_state=seed)
     sc.tl.umap(b, random_state=seed)
     adata.obsm["X_umap_input"] = b.obsm["X_umap"]
-    sc.pp.neighbors(adata, use_rep="X_ortho_ae", key_added="ortho_ae_neighbors", random_state=seed)
+    # the square root evens out the activities' count-like noise (docs/usage.md)
+    adata.obsm["X_ortho_ae_sqrt"] = np.sqrt(adata.obsm["X_ortho_ae"])
+    sc.pp.neighbors(
+        adata, use_rep="X_ortho_ae_sqrt", key_added="ortho_ae_neighbors", random_state=seed
+    )
     sc.tl.umap(adata, neighbors_key="ortho_ae_neighbors", random_state=seed)
     adata.obsm["X_umap_ortho_ae"] = adata.obsm.pop("X_umap")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for ax, basis, title in [
         (axes[0], "umap_input", "UMAP of the input (50 PCs)"),
-        (axes[1], "umap_ortho_ae", "UMAP of the ortho_ae representation"),
+        (axes[1], "umap_ortho_ae", "UMAP of the ortho_ae representation (square root)"),
     ]:
         sc.pl.embedding(
             adata,

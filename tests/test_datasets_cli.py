@@ -1,6 +1,7 @@
 import os
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -168,6 +169,9 @@ def test_cli_end_to_end(tmp_path):
         assert (out / f).stat().st_size > 0, f
     a = ad.read_h5ad(out / "adata.h5ad")
     assert a.obsm["X_ortho_ae"].shape == (2638, 8)
+    # the UMAP's neighbour graph is built on the square root of the units
+    np.testing.assert_allclose(a.obsm["X_ortho_ae_sqrt"], np.sqrt(a.obsm["X_ortho_ae"]))
+    assert a.uns["ortho_ae_neighbors"]["params"]["use_rep"] == "X_ortho_ae_sqrt"
     assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
     assert a.uns["saliency"]["params"]["method"] == "guided_x_input"
     assert a.uns["ortho_ae"]["params"]["decoder"] == "additive"
