@@ -262,14 +262,15 @@ class OrthoAE(nn.Module):
         self.unit_scale.mul_(length)
         self.decoder.P.div_(length.unsqueeze(1))
 
-    def _encoder_input(self, counts: torch.Tensor, size_factors: torch.Tensor) -> torch.Tensor:
+    def _units(self, counts: torch.Tensor, size_factors: torch.Tensor) -> torch.Tensor:
+        """The representation: the encoder's output times each unit's factor."""
         x = self.network_input(counts, size_factors)
-        return x if self.input_center is None else x - self.input_center
+        x = x if self.input_center is None else x - self.input_center
+        return self.encoder(x) * self.unit_scale
 
     def encode(self, counts: torch.Tensor) -> torch.Tensor:
         """Representation (cells x n_latent) of a count tensor."""
-        x = self._encoder_input(counts, self.size_factors(counts))
-        return self.encoder(x) * self.unit_scale
+        return self._units(counts, self.size_factors(counts))
 
     def forward(
         self, counts: torch.Tensor, *, nll: bool = False
@@ -285,7 +286,7 @@ class OrthoAE(nn.Module):
         its backward accumulates nothing with atomics, so it is deterministic.
         """
         s = self.size_factors(counts)
-        z = self.encoder(self._encoder_input(counts, s)) * self.unit_scale
+        z = self._units(counts, s)
         if not nll:
             return z, self.decoder(z) * s
         if isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:
