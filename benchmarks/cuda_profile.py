@@ -7,7 +7,7 @@ and 3 (the first includes CUDA's start-up). Variants:
 * ``stream, eager``: a minibatch copied from the host every step, every kernel launched from
   Python (what the package did before its device copy and CUDA graphs);
 * ``csr`` / ``dense``: the used genes kept on the device (:meth:`CellMatrix.place`);
-* ``graph``: the training step replayed as a CUDA graph (:mod:`scsaliency._step`).
+* ``graph``: the training step replayed as a CUDA graph (:mod:`scsaliency.nn.step`).
 
 ``--old PATH`` also times a checkout of an earlier package (``PATH/scsaliency``).
 Then the profiler's top operations for one epoch of the first and the last variant, and
@@ -34,7 +34,8 @@ VARIANTS = {
 
 
 def _configure(layout: str, graphs: bool) -> None:
-    from scsaliency import _data, _step
+    from scsaliency.nn import step as _step
+    from scsaliency.nn import tensors as _data
 
     _step.CUDA_GRAPHS = graphs
     if layout == "stream":
@@ -93,9 +94,7 @@ def saliency_chunks(cells: int, sizes: list[int]) -> list[tuple[int, float, floa
 
 
 def _child(args: list[str], env: dict | None = None) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, env=env
-    )
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -6,15 +6,20 @@ batch size of 1). The batched centred method includes its pass for the mean cell
 Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/saliency_speed.py
 """
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from _common import pbmc_hallmark
 
 import scsaliency as ss
-from scsaliency._data import CellMatrix
-from scsaliency._saliency import METHODS, input_mean, reference_saliency, saliency_pass
+from scsaliency.nn.gradients import METHODS, input_mean, saliency_pass
+from scsaliency.nn.tensors import CellMatrix
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.reference import reference_saliency  # noqa: E402  (the slow reference lives there)
 
 
 def loop_mean(module, data, method, chunk=128):

@@ -115,9 +115,7 @@ def main():
     if args.one:
         print(json.dumps(one(args.one, args.one_backed)))
         return
-    device = (
-        f"CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only"
-    )
+    device = f"CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only"
     print(
         f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch "
         f"{torch.__version__}, {device}, {time.strftime('%Y-%m-%d')}"

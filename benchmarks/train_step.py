@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from _common import pbmc_hallmark
 
-from scsaliency._data import CellMatrix
-from scsaliency._step import EagerStep
-from scsaliency.module import OrthoAE, poisson_nll
+from scsaliency.nn.network import OrthoAE, poisson_nll
+from scsaliency.nn.step import EagerStep
+from scsaliency.nn.tensors import CellMatrix
 
 
 def make(n_genes: int, median_total: float, fused: bool):

@@ -15,7 +15,7 @@ import jupytext
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 import scsaliency  # noqa: E402
 

@@ -12,15 +12,9 @@
 # orthologs (genes whose symbols differ between species are missed).
 
 # %%
-import os
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 
 import scsaliency as ss
-
-FIGDIR = Path(os.environ.get("SCSALIENCY_FIGDIR", "figures"))
-FIGDIR.mkdir(parents=True, exist_ok=True)
 
 adata = ss.datasets.paul15()
 adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
@@ -38,7 +32,7 @@ ss.tl.saliency(adata, groupby="cell_type", progress=False)
 ss.tl.geneset_impact(adata, sets, groupby="cell_type", min_size=4, progress=False)
 e = adata.uns["geneset_impact"]
 print(f"{len(e['impact'])} gene sets used of {len(sets)}")
-ss.pl.impact_heatmap(adata, show=False, save=FIGDIR / "paul15_impact_heatmap.png")
+ss.pl.impact_heatmap(adata, show=False)
 plt.show()
 
 # %% [markdown]
@@ -50,7 +44,6 @@ ss.pl.impact_diff(
     "cell_type",
     "Multipotent progenitors",
     show=False,
-    save=FIGDIR / "paul15_diff_progenitors.png",
 )
 plt.show()
 d = ss.get.impact_diff(adata, "Multipotent progenitors", "GMP")

@@ -1,0 +1,118 @@
+"""The command line's HTML report: ``report.html`` (a template beside this module) filled in.
+
+Everything shown is read from what the tools stored in the AnnData; text is HTML-escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+import pandas as pd
+from anndata import AnnData
+
+
+def write_report(
+    out: Path,
+    adata: AnnData,
+    *,
+    title: str,
+    gene_sets: Sequence[str],
+    groupby: str | None,
+    figures: Mapping[str, str],
+    tables: Sequence[str],
+    diffs: Sequence[pd.DataFrame],
+) -> Path:
+    """Write ``out / "report.html"`` and return its path.
+
+    ``figures`` maps PNG file names in ``out`` to captions; ``tables`` are CSV file names in
+    ``out``; ``diffs`` are :func:`scsaliency.get.impact_diff` tables, one per group.
+    """
+    e = adata.uns["geneset_impact"]
+    links = ", ".join(f"<a href='{t}'>{t}</a>" for t in [*tables, "adata.h5ad"])
+    page = Template(files("scsaliency").joinpath("report.html").read_text()).substitute(
+        title=html.escape(title),
+        n_cells=adata.n_obs,
+        n_genes=len(adata.uns["ortho_ae"]["var_names"]),
+        model=_model_line(adata),
+        n_sets=len(e["impact"]),
+        gene_sets=", ".join(map(html.escape, gene_sets)),
+        groupby=html.escape(str(groupby)),
+        links=links,
+        top_sets=_top_sets(e),
+        groups=_group_section(diffs),
+        figures="".join(
+            f"<figure><img src='{f}' style='max-width:100%'><figcaption>"
+            f"{html.escape(c)}</figcaption></figure>"
+            for f, c in figures.items()
+        ),
+    )
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
+
+def _model_line(adata: AnnData) -> str:
+    """How the model came about: trained (with its settings) or transferred."""
+    m = adata.uns["ortho_ae"]
+    p = m["params"]
+    if "transfer" in m:
+        t = m["transfer"]
+        model = (
+            f"the model of {html.escape(str(t['source']))} ({p['n_latent']} units, no training; "
+            f"{t['n_missing']} of its {t['n_genes']} genes missing here, entered as zeros)"
+        )
+    else:
+        model = (
+            f"{p['n_latent']} units, {html.escape(str(p.get('decoder', 'mlp')))} decoder, "
+            f"{'centred' if p.get('center_input') else 'uncentred'} encoder input, "
+            f"{'size factors' if p.get('library_size', True) else 'raw counts'}, "
+            f"{'units scaled by their program' if p.get('scale_units') else 'unscaled units'}; "
+            "trained "
+            f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
+        )
+    return model + f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
+
+
+def _top_sets(e: Mapping) -> str:
+    """Table rows: the ten sets with the highest z-score on any unit."""
+    z = e["zscore"]
+    best_unit = z.idxmax(axis=1, skipna=True)
+    top = z.max(axis=1).sort_values(ascending=False).head(10)
+    return "<tr><th>gene set</th><th>unit</th><th>z</th><th>padj</th></tr>" + "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{best_unit[k]}</td><td>{v:.2f}</td>"
+        f"<td>{e['padj'].loc[k, best_unit[k]]:.2g}</td></tr>"
+        for k, v in top.items()
+    )
+
+
+def _group_section(diffs: Sequence[pd.DataFrame]) -> str:
+    """Per group, the three sets it raises most against the rest, and which test ran."""
+    if not diffs:
+        return ""
+    rows = ""
+    for d in diffs:
+        best = d.loc[d.groupby("gene_set")["diff"].idxmax()].nlargest(3, "diff")
+        cells = "; ".join(
+            f"{html.escape(r.gene_set)} (unit {r.unit}, padj {r.padj:.1g})"
+            for r in best.itertuples()
+        )
+        rows += f"<tr><td>{html.escape(str(d.attrs['group1']))}</td><td>{cells}</td></tr>"
+    attrs = diffs[-1].attrs
+    if attrs["test"].startswith("samples"):
+        how = (
+            f"Tests across the samples of obs[{attrs['sample_key']!r}] (pseudobulk: the mean "
+            "per-cell impact of a group's cells in each sample): " + attrs["test"].split(", ", 1)[1]
+        )
+    else:
+        how = (
+            "Tests with cells as replicates (Welch's t-test): right only when all cells come "
+            "from one sample; with several, pass --sample-key"
+        )
+    return (
+        "<h2>Gene sets each group raises most against the rest</h2>"
+        f"<p>{html.escape(how)}; Benjamini-Hochberg adjusted.</p><table>" + rows + "</table>"
+    )

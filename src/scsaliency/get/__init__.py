@@ -1,0 +1,8 @@
+"""Getters: rebuild stored models and return stored results as tidy DataFrames."""
+
+from ._impact_diff import impact_diff
+from ._maps import saliency
+from ._model import model
+from ._tables import impact, units
+
+__all__ = ["model", "saliency", "impact", "impact_diff", "units"]

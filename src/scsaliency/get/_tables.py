@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pandas as pd
+from anndata import AnnData
+
+from .._results import impact_entry
+
+
+def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
+    """Whole-data gene-set impacts as a tidy table.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
+    key
+        Its ``key_added``.
+
+    Returns
+    -------
+    One row per (gene set, unit): ``gene_set``, ``unit``, ``impact``, ``scaled`` and, if
+    computed, ``zscore``, ``pval``, ``padj``, ``pval_emp``.
+    """
+    e = impact_entry(adata, key)
+    cols = [c for c in ("impact", "scaled", "zscore", "pval", "padj", "pval_emp") if c in e]
+    long = [e[c].rename_axis(index="gene_set", columns="unit").stack().rename(c) for c in cols]
+    return pd.concat(long, axis=1).reset_index()
+
+
+def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
+    """Which unit carries which gene set, one row per unit.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
+    key
+        Its ``key_added``.
+
+    Returns
+    -------
+    Columns ``unit``, ``gene_set`` (the unit's best set), ``score``, ``zscore``, ``padj``,
+    ``impact``, ``second_set``, ``margin`` (score over the second set), ``share`` (of the set's
+    positive z-score that falls on this unit), ``owner`` (whether the unit is the set's best),
+    ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``) and ``label``
+    (e.g. ``"13: MARKERS_NK"``), as stored in ``uns[key]["units"]``; sorted by unit.
+    """
+    e = impact_entry(adata, key)
+    if "units" not in e:
+        raise KeyError(
+            f"adata.uns[{key!r}] has no unit table (computed by an older version); "
+            "run scsaliency.tl.geneset_impact again."
+        )
+    table = e["units"].copy()
+    table.insert(0, "unit", table.index.astype(int))
+    return table.sort_values("unit").reset_index(drop=True)

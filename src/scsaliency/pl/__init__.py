@@ -1,0 +1,8 @@
+"""Plots of what :mod:`scsaliency.tl` stored."""
+
+from ._activity import unit_activity
+from ._diffmap import impact_diff
+from ._heatmap import impact_heatmap
+from ._history import training_history
+
+__all__ = ["impact_heatmap", "impact_diff", "training_history", "unit_activity"]

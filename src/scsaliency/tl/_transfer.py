@@ -1,0 +1,142 @@
+"""``tl.transfer``: explain new data with a model trained on other data (no training)."""
+
+from __future__ import annotations
+
+import copy as _copy
+import warnings
+from os import PathLike
+from pathlib import Path
+
+import torch
+from anndata import AnnData
+
+from .. import _validate
+from .._docs import doc_params
+from .._stored import StoredModel, entry_of
+from ..nn.inference import embed
+from ..nn.tensors import resolve_device
+
+
+def _reference_entry(reference: AnnData | str | PathLike, model_key: str) -> tuple[dict, str]:
+    """The stored model of ``reference`` (an AnnData or an .h5ad path) and where it came from."""
+    if isinstance(reference, AnnData):
+        return _copy.deepcopy(dict(entry_of(reference, model_key))), "AnnData"
+    if not isinstance(reference, str | PathLike):
+        raise TypeError(
+            f"reference must be an AnnData or the path of an .h5ad file, got a "
+            f"{type(reference).__name__}."
+        )
+    path = Path(reference)
+    if not path.is_file():
+        raise FileNotFoundError(f"reference file not found: {path}")
+    import anndata as ad
+
+    try:
+        ref = ad.read_h5ad(path, backed="r")  # the model is in uns; the matrix stays on disk
+    except Exception as err:  # h5py and anndata raise many types for a damaged file
+        raise ValueError(
+            f"cannot read the reference {path}: not a readable .h5ad file ({type(err).__name__})."
+        ) from err
+    try:
+        entry = _copy.deepcopy(dict(entry_of(ref, model_key)))
+    finally:
+        ref.file.close()
+    return entry, str(path.resolve())
+
+
+@doc_params("batch_size", "device", "copy")
+def transfer(
+    adata: AnnData,
+    reference: AnnData | str | PathLike,
+    *,
+    model_key: str = "ortho_ae",
+    key_added: str | None = None,
+    layer: str | None = None,
+    max_missing: float = 0.5,
+    batch_size: int = 1024,
+    device: str | torch.device = "auto",
+    copy: bool = False,
+) -> AnnData | None:
+    """Apply a model trained on other data to ``adata``: its representation, no training.
+
+    The paper's "fixed feature extractor": a model trained once by
+    :func:`scsaliency.tl.ortho_ae` describes new data in the same units, so the same unit
+    carries the same gene sets in both, and groups of cells can be compared across data sets.
+    After it, :func:`scsaliency.tl.saliency`, :func:`scsaliency.tl.geneset_impact`, ``get`` and
+    ``pl`` work on ``adata`` as on the reference.
+
+    Genes are matched by name, in any order. The model's genes that ``adata`` lacks enter the
+    network as zeros, with a warning giving how many; ``adata``'s genes that the model does
+    not know are ignored. Size factors are computed as in training: each cell's total over the
+    model's genes divided by the median total stored with the model.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes with raw integer counts in ``X`` or in ``layer``, dense, sparse or backed.
+        Not modified apart from the keys below.
+    reference
+        An AnnData holding a model in ``uns[model_key]``, or the path of an ``.h5ad`` file
+        holding one (read backed: its matrix is not loaded).
+    model_key
+        ``key_added`` of the model in the reference.
+    key_added
+        Where the model and representation go in ``adata``; default ``model_key``.
+    layer
+        Counts layer of ``adata``; ``None`` uses ``X`` (whatever layer the reference used).
+    max_missing
+        Largest share of the model's genes that ``adata`` may lack; above it, an error (a
+        model that sees less than half its genes describes other cells than the data's).
+    {batch_size}
+    {device}
+    {copy}
+
+    Returns
+    -------
+    ``None``, or the copy. Stores:
+
+    ``adata.obsm["X_" + key_added]``
+        Cells x units (float32), the representation of ``adata``'s cells.
+    ``adata.uns[key_added]``
+        The reference's model (``params``, ``history``, ``var_names``, ``weights``; see
+        :func:`scsaliency.tl.ortho_ae`), with ``params["layer"]`` set to ``layer``, and
+        ``"transfer"``: ``source`` (the file's path, or ``"AnnData"``), ``model_key``,
+        ``n_genes`` (the model's), ``n_missing`` (of those, not in ``adata``) and
+        ``max_missing``.
+    """
+    _validate.check_adata(adata)
+    if not 0 <= max_missing < 1:
+        raise ValueError(f"max_missing must be in [0, 1), got {max_missing}.")
+    key_added = model_key if key_added is None else key_added
+    entry, source = _reference_entry(reference, model_key)
+    prior = entry.get("transfer")
+    entry["transfer"] = {
+        "source": source if prior is None else f"{prior['source']} (via {source})",
+        "model_key": model_key,
+        "n_genes": len(entry["var_names"]),
+        "max_missing": float(max_missing),
+    }
+    model = StoredModel(entry, adata, key_added)  # raises past max_missing, before any work
+    genes = model.genes
+    n_missing = int((genes < 0).sum())
+    model.entry["transfer"]["n_missing"] = n_missing
+    if n_missing:
+        names = model.var_names[genes < 0]
+        warnings.warn(
+            f"{n_missing} of the model's {len(genes)} genes are not in adata.var_names "
+            f"(e.g. {', '.join(map(str, names[:5]))}); they enter the model as zeros.",
+            stacklevel=2,
+        )
+    data = model.counts(layer)
+    dev = resolve_device(device)
+    rep = embed(model.module.to(dev), data, device=dev, batch_size=batch_size)
+    entry = model.entry
+    params = dict(entry["params"])
+    params.pop("layer", None)
+    if layer is not None:
+        params["layer"] = layer
+    entry["params"] = params
+    adata = adata.copy() if copy else adata
+    adata.obsm["X_" + key_added] = rep
+    adata.uns[key_added] = entry
+    return adata if copy else None

@@ -1,0 +1,168 @@
+"""Data sets: the manifest, the data directory, loaders, synthetic data."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scsaliency as ss
+from scsaliency.datasets import _registry
+
+from ..conftest import _have, independent_programs, requires_pbmc
+
+NAMES = ["pbmc3k", "paul15", "hallmark_human", "hallmark_mouse", "dmap"]
+
+
+def test_manifest_fields():
+    m = ss.datasets.manifest()
+    for section in ("datasets", "gene_sets"):
+        for name, e in m[section].items():
+            for field in (
+                "file",
+                "format",
+                "species",
+                "description",
+                "sha256",
+                "source",
+                "license",
+                "citation",
+                "download",
+            ):
+                assert field in e, (name, field)
+            assert len(e["sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_matches_local_files(name):
+    if not _have(name):
+        pytest.skip(f"{name} not in the data directory")
+    path = ss.datasets.fetch(name)
+    assert _registry.sha256(path) == _registry.entry(name)["sha256"]
+
+
+def test_data_dir_that_does_not_exist_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="SCSALIENCY_DATA_DIR.*nowhere.*not a directory"):
+        ss.datasets.fetch("hallmark_human")
+    with pytest.raises(KeyError, match="not in data_manifest.yaml"):
+        ss.datasets.fetch("nope")
+
+
+def test_data_dir_without_the_file_names_it_and_does_not_download(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, str(tmp_path / "data"))
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    import pooch
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded although SCSALIENCY_DATA_DIR is set")
+
+    monkeypatch.setattr(pooch, "retrieve", no_download)
+    with pytest.raises(FileNotFoundError, match="SCSALIENCY_DATA_DIR=.*no file 'hallmark_human"):
+        ss.datasets.fetch("hallmark_human")
+    with pytest.raises(FileNotFoundError, match="pbmc3k_counts.h5ad"):
+        ss.datasets.pbmc3k()
+
+
+def test_relative_data_dir_is_resolved_once_and_inherited(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "hallmark_human_2025.gmt").write_text("S\tna\tA\tB\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(_registry.DATA_DIR_VAR, "data")
+    assert _registry.data_dir() == tmp_path / "data"
+    assert os.environ[_registry.DATA_DIR_VAR] == str(tmp_path / "data")
+    # a child started in another directory (a notebook kernel, a torchrun worker) sees the same
+    code = "import scsaliency as ss; print(ss.datasets.fetch('hallmark_human'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path / "elsewhere", capture_output=True, text=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "data" / "hallmark_human_2025.gmt"), out.stderr
+    # and a fresh process given the relative value resolves it against its own start directory
+    env = {**os.environ, _registry.DATA_DIR_VAR: "data"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "data" / "hallmark_human_2025.gmt"), out.stderr
+
+
+def test_cache_is_used_when_no_data_dir_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv(_registry.DATA_DIR_VAR, raising=False)
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path))
+    (tmp_path / "hallmark_human_2025.gmt").write_text("S\tna\tA\tB\n")
+    assert ss.datasets.fetch("hallmark_human") == tmp_path / "hallmark_human_2025.gmt"
+
+
+def test_missing_file_without_data_dir_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(_registry.DATA_DIR_VAR, raising=False)
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="dmap_novershtern.*SCSALIENCY_DATA_DIR"):
+        ss.datasets.fetch("dmap")
+
+
+@requires_pbmc
+def test_loaders():
+    a = ss.datasets.pbmc3k()
+    assert a.shape == (2700, 13714) and "cell_type" in a.obs
+    assert a.uns["dataset"]["is_manifest_file"]
+    assert "CC BY 4.0" in a.uns["dataset"]["license"]
+    p = ss.datasets.paul15()
+    assert p.shape == (2660, 240) and p.obs["cell_type"].nunique() == 7
+    with pytest.raises(KeyError, match="Unknown data set"):
+        ss.datasets.load("nope")
+
+
+def test_dmap_signature_rule():
+    if not _have("dmap"):
+        pytest.skip("dmap not in the data directory")
+    table = ss.datasets.dmap_table()
+    sig = ss.datasets.dmap_signatures(n_genes=20, min_log2_diff=1.0)
+    pop = "Megakaryocyte"
+    genes = sig[f"DMAP_{pop}"]
+    others = table.drop(columns=pop).mean(axis=1)
+    diff = (table[pop] - others).sort_values(ascending=False)
+    assert genes == list(diff.index[:20])
+    assert (diff.loc[genes] >= 1.0).all()
+    assert {"PF4", "PPBP"} & set(genes)
+
+
+def test_independent_programs_are_independent_of_groups_and_each_other():
+    a = independent_programs(n_cells=4000, active_fraction=0.3)
+    acts = a.obs[[f"program{p}_activity" for p in range(4)]].to_numpy()
+    active = acts > 0
+    # each program active in about 30% of the cells, with continuous activity in [0.5, 1]
+    assert np.allclose(active.mean(0), 0.3, atol=0.03)
+    assert acts[active].min() >= 0.5 and acts[active].max() <= 1.0
+    assert len(np.unique(np.round(acts[active], 6))) > 100
+    # programs overlap in cells as independent draws would, and ignore the groups
+    both = (active[:, 0] & active[:, 1]).mean()
+    assert abs(both - active[:, 0].mean() * active[:, 1].mean()) < 0.02
+    by_group = pd.Series(active[:, 0]).groupby(a.obs["group"].to_numpy()).mean()
+    assert by_group.max() - by_group.min() < 0.1
+    progs = a.uns["synthetic"]["programs"]
+    assert list(progs["group"]) == ["none"] * 4
+    sets = a.uns["synthetic"]["gene_sets"]
+    assert set(sets["source"]) == {f"program{p}" for p in range(4)} | {
+        f"decoy{d}" for d in range(4)
+    }
+
+
+def test_independent_program_genes_follow_activity():
+    a = independent_programs(n_cells=3000)
+    sets = a.uns["synthetic"]["gene_sets"]
+    genes = sets.loc[sets["source"] == "program0", "target"]
+    x = np.asarray(a[:, genes].X.sum(1)).ravel() / np.asarray(a.X.sum(1)).ravel()
+    on = a.obs["program0_activity"].to_numpy() > 0
+    assert x[on].mean() > 2 * x[~on].mean()
+
+
+def test_synthetic_rejects_bad_mode():
+    with pytest.raises(ValueError, match="activity"):
+        ss.datasets.synthetic(activity="random")
+    with pytest.raises(ValueError, match="active_fraction"):
+        ss.datasets.synthetic(activity="independent", active_fraction=0)

@@ -1,0 +1,98 @@
+"""`get.units`: which unit carries which set, and the rule behind it."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import scsaliency as ss
+from scsaliency._labels import diagonal_order, unit_table
+
+
+def test_unit_table_columns_labels_and_status():
+    idx = ["A", "B", "C"]
+    cols = ["0", "1", "2", "3"]
+    z = pd.DataFrame(
+        [[9.0, 0.5, 0.1, np.nan], [0.2, 1.0, 6.0, np.nan], [0.1, 0.3, 0.2, np.nan]],
+        index=idx,
+        columns=cols,
+    )
+    padj = pd.DataFrame(
+        [[1e-9, 0.5, 0.9, np.nan], [0.9, 0.3, 1e-5, np.nan], [0.9, 0.9, 0.9, np.nan]],
+        index=idx,
+        columns=cols,
+    )
+    impact = pd.DataFrame(np.ones((3, 4)), index=idx, columns=cols)
+    t = unit_table(impact, zscore=z, padj=padj, inactive=["3"])
+    assert list(t.index) == cols
+    assert list(t["gene_set"]) == ["A", "B", "B", ""]
+    assert list(t["status"]) == [
+        "carries a set",
+        "no significant set",
+        "carries a set",
+        "inactive",
+    ]
+    assert list(t["label"]) == ["0: A", "1: no significant set", "2: B", "3: inactive"]
+    assert t.loc["0", "margin"] == pytest.approx(9.0 - 0.2)
+    assert t.loc["0", "share"] == pytest.approx(9.0 / (9.0 + 0.5 + 0.1))
+    assert t.loc["2", "owner"] and not t.loc["1", "owner"]
+
+
+def test_unit_table_needs_the_set_without_its_strongest_gene_too():
+    idx, cols = ["A", "B"], ["0", "1"]
+    z = pd.DataFrame([[9.0, 8.0], [0.1, 0.2]], index=idx, columns=cols)
+    padj = pd.DataFrame([[1e-9, 1e-8], [0.9, 0.9]], index=idx, columns=cols)
+    # unit 1's A is carried by one gene: without it, A is not significant there
+    trimmed = pd.DataFrame([[1e-6, 0.4], [0.9, 0.9]], index=idx, columns=cols)
+    impact = pd.DataFrame(np.ones((2, 2)), index=idx, columns=cols)
+    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    assert list(t["status"]) == ["carries a set", "no significant set"]
+    assert list(t["label"]) == ["0: A", "1: no significant set"]
+    assert t.loc["1", "gene_set"] == "A" and t.loc["1", "padj_trimmed"] == pytest.approx(0.4)
+    # without the trimmed test both units carry A, as before
+    t = unit_table(impact, zscore=z, padj=padj, inactive=[])
+    assert (t["status"] == "carries a set").all() and t["padj_trimmed"].isna().all()
+
+
+def test_unit_table_without_null_ranks_by_standardised_impact():
+    impact = pd.DataFrame(
+        [[1.0, 1.0, 3.0], [5.0, 2.0, 5.0]], index=["A", "B"], columns=["0", "1", "2"]
+    )
+    t = unit_table(impact, zscore=None, padj=None, inactive=[])
+    # set B has the higher raw impact everywhere, but unit 2 stands out on A
+    assert t.loc["2", "gene_set"] == "A"
+    assert (t["status"] == "carries a set").all()
+
+
+def test_diagonal_order_puts_each_units_best_set_beside_it():
+    z = pd.DataFrame(
+        [[0, 0, 5], [4, 0, 0], [0, 3, 0]],
+        index=["S1", "S2", "S3"],
+        columns=["a", "b", "c"],
+        dtype=float,
+    )
+    rows, cols = diagonal_order(z, list(z.columns))
+    assert cols == ["c", "a", "b"] and rows == ["S1", "S2", "S3"]
+
+
+def test_strong_planted_program_is_the_top_set_of_exactly_one_unit(planted):
+    t = ss.get.units(planted)
+    carried = t.loc[t["status"] == "carries a set", "gene_set"]
+    # every planted program is carried, no decoy is, and the units that follow a program are
+    # named by programs
+    assert {f"program{p}" for p in range(4)} <= set(carried)
+    assert not any(s.startswith("decoy") for s in carried)
+    act = planted.obs[[f"program{p}_activity" for p in range(4)]].to_numpy()
+    z = planted.obsm["X_ortho_ae"]
+    r = np.abs(np.corrcoef(z.T, act.T)[: z.shape[1], z.shape[1] :]).max(1)
+    named = np.where(t["status"] == "carries a set", t["gene_set"], "")[r > 0.5]
+    assert len(named) >= 4 and not any(s.startswith("decoy") for s in named)
+    owners = t[t["owner"]]
+    for p in range(4):
+        assert (owners["gene_set"] == f"program{p}").sum() == 1
+
+
+def test_units_table_round_trips(planted, tmp_path):
+    path = tmp_path / "p.h5ad"
+    planted.write_h5ad(path)
+    pd.testing.assert_frame_equal(ss.get.units(ad.read_h5ad(path)), ss.get.units(planted))

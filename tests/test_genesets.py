@@ -1,0 +1,67 @@
+"""Gene sets: GMT, forms, matching, species, resources."""
+
+import warnings
+
+import pandas as pd
+import pytest
+
+import scsaliency as ss
+from scsaliency.genesets import as_dict, match, read_gmt, species_of
+
+
+def test_gmt_edge_cases(tmp_path):
+    p = tmp_path / "sets.gmt"
+    p.write_bytes(b"A\tdesc\tg1\tG2\tg1\t\r\n\r\n\nB\thttp://x\tg3\tg4\r\nC\tonly_desc\n")
+    sets = read_gmt(p)
+    assert sets == {"A": ["g1", "G2"], "B": ["g3", "g4"]}
+    with pytest.raises(FileNotFoundError):
+        read_gmt(tmp_path / "missing.gmt")
+
+
+def test_forms_agree(tmp_path):
+    d = {"S1": ["a", "b", "c"], "S2": ["c", "d"]}
+    df = pd.DataFrame([(k, g) for k, v in d.items() for g in v], columns=["source", "target"])
+    p = tmp_path / "s.gmt"
+    p.write_text("".join(f"{k}\tna\t" + "\t".join(v) + "\n" for k, v in d.items()))
+    assert as_dict(d) == as_dict(df) == as_dict(p) == as_dict(str(p))
+    with pytest.raises(ValueError, match="'source' and 'target'"):
+        as_dict(pd.DataFrame({"a": [1]}))
+    with pytest.raises(KeyError, match="Unknown gene-set resource"):
+        as_dict("reactome_nope")
+
+
+def test_match_case_insensitive_and_min_size():
+    genes = ["CD3D", "Cd3e", "ms4a1", "LYZ", "GNLY", "NKG7"]
+    sets = {"t": ["cd3d", "CD3E", "CD3G"], "nk": ["GNLY", "NKG7", "Gzmb"], "x": ["FOO"]}
+    with pytest.warns(UserWarning, match=r"left out: x \(0\)"):
+        m = match(sets, genes, min_size=2)
+    assert m.names == ["t", "nk"]
+    assert m.genes["t"] == ["CD3D", "Cd3e"]
+    assert m.table.loc["t", "overlap"] == 2 and m.table.loc["t", "set_size"] == 3
+    assert m.membership.sum(0).tolist() == [2, 2]
+    with pytest.raises(ValueError, match="No gene set shares"):
+        match({"x": ["FOO", "BAR"]}, genes, min_size=1)
+
+
+def test_species_and_resources():
+    assert species_of(["CD3D", "MS4A1", "RP11-1.2"]) == "human"
+    assert species_of(["Cd3d", "Ms4a1", "Gata1"]) == "mouse"
+    human = as_dict("hallmark", ["CD3D", "MS4A1"])
+    mouse = as_dict("hallmark", ["Cd3d", "Ms4a1"])
+    assert len(human) == len(mouse) == 50
+    assert "Actb" in {g for s in mouse.values() for g in s}
+    dmap = as_dict("dmap", n_genes=30)
+    assert len(dmap) == 38 and max(map(len, dmap.values())) <= 30
+    assert all("." not in g for s in dmap.values() for g in s)
+
+
+def test_gene_sets_of_another_species_warn():
+    mouse = pd.Index(["Cd3e", "Cd4", "Cd8a", "Ms4a1", "Nkg7", "Gnly", "Lyz2", "Actb"])
+    human_sets = {"T": ["CD3E", "CD4", "CD8A"], "NK": ["NKG7", "GNLY"]}
+    with pytest.warns(UserWarning, match="look human.*look mouse.*hallmark_mouse"):
+        ss.genesets.match(human_sets, mouse, min_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ss.genesets.match(
+            {k: [g.capitalize() for g in v] for k, v in human_sets.items()}, mouse, min_size=2
+        )
