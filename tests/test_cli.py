@@ -234,3 +234,16 @@ def test_cli_reference(halves, tmp_path):
     ss.tl.transfer(direct, ref)
     np.testing.assert_allclose(a.obsm["X_ortho_ae"], direct.obsm["X_ortho_ae"], rtol=1e-6)
     assert "ref.h5ad" in (out / "report.html").read_text()
+
+
+def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
+    from scsaliency.cli import main
+
+    data, gmt = _write_cli_input(tmp_path)
+    out = tmp_path / "o"
+    rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(out),
+               "--n-latent", "4", "--max-epochs", "5", "--stability", "2", "--quiet"])  # fmt: skip
+    assert rc == 0
+    units = pd.read_csv(out / "units.csv")
+    assert units["stability"].between(0, 1).all() and "consensus_set" in units
+    assert "stability and consensus labels over 3 runs" in (out / "report.html").read_text()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: What ``status`` says of a unit.
+#: What ``status`` says of a unit (``UNSTABLE``: measured by ``tl.stability``, set on reading).
 CARRIES, NO_SET, INACTIVE = "carries a set", "no significant set", "inactive"
+UNSTABLE = "unstable"
 
 
 def standardise_rows(impact: pd.DataFrame, units: list[str]) -> pd.DataFrame:

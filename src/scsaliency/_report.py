@@ -74,7 +74,14 @@ def _model_line(adata: AnnData) -> str:
             "trained "
             f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
-    return model + f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
+    model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
+    if "stability" in m:
+        sp = m["stability"]["params"]
+        model += (
+            f"; stability and consensus labels over {int(sp['n_runs']) + 1} runs "
+            f"(units below {float(sp['min_stability']):g} are unstable, see units.csv)"
+        )
+    return model
 
 
 def _top_sets(e: Mapping) -> str:

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ._labels import CARRIES, INACTIVE, NO_SET, UNSTABLE
+
 
 def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
     """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
@@ -34,3 +36,56 @@ def impact_entry(adata: AnnData, key: str = "geneset_impact") -> Mapping:
             f"scsaliency.tl.geneset_impact(adata, gene_sets, key_added={key!r}) first."
         )
     return entry
+
+
+def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
+    """The stored units table of an impact, with the model's stability when measured.
+
+    Indexed by unit (``"0"``, ``"1"``, ...); ``None`` for results without a units table. When
+    :func:`scsaliency.tl.stability` has scored the model's units, the table gains
+    ``stability``, ``stability_cosine`` and ``consensus_set`` (empty without consensus
+    labels). Active units below the stored ``min_stability`` get the status ``"unstable"``;
+    with consensus labels, a stable unit carries its consensus set (or no set), whatever its
+    own best set.
+    """
+    e = impact_entry(adata, key)
+    if "units" not in e:
+        return None
+    table = e["units"].copy()
+    table["stability"] = np.nan
+    table["stability_cosine"] = np.nan
+    table["consensus_set"] = ""
+    stab = _model_stability(adata, e)
+    if stab is None:
+        return table
+    units, minimum = stab["units"], float(stab["params"]["min_stability"])
+    table["stability"] = units["stability"].reindex(table.index).to_numpy()
+    table["stability_cosine"] = units["cosine"].reindex(table.index).to_numpy()
+    active = table["status"] != INACTIVE
+    names = pd.Series(table.index, index=table.index)
+    if "consensus_set" in units:
+        consensus = units["consensus_set"].reindex(table.index).fillna("").astype(str)
+        table["consensus_set"] = consensus.to_numpy()
+        has = active & (consensus != "")
+        table.loc[has, "status"] = CARRIES
+        table.loc[has, "label"] = names[has] + ": " + consensus[has]
+        table.loc[active & ~has, "status"] = NO_SET
+        table.loc[active & ~has, "label"] = names[active & ~has] + f": {NO_SET}"
+    low = active & (table["stability"] < minimum)
+    carried = low & (table["status"] == CARRIES)
+    shown = table["consensus_set"].where(table["consensus_set"] != "", table["gene_set"])
+    table.loc[carried, "label"] = names[carried] + ": " + shown[carried] + " (unstable)"
+    table.loc[low & ~carried, "label"] = names[low & ~carried] + f": {UNSTABLE}"
+    table.loc[low, "status"] = UNSTABLE
+    return table
+
+
+def _model_stability(adata: AnnData, e: Mapping) -> Mapping | None:
+    """``tl.stability``'s result for the model behind an impact, if any."""
+    saliency = adata.uns.get(e.get("params", {}).get("saliency_key", "saliency"))
+    if not isinstance(saliency, Mapping):
+        return None
+    model = adata.uns.get(saliency.get("params", {}).get("model_key", "ortho_ae"))
+    if not isinstance(model, Mapping) or "stability" not in model:
+        return None
+    return model["stability"]

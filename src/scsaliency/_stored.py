@@ -95,6 +95,23 @@ class StoredModel:
         """The torch network with the stored weights (evaluation mode, CPU)."""
         return build_module(self.entry)
 
+    def programs(self) -> np.ndarray | None:
+        """Units x model genes: each gene's fold change over its mean per unit of activity.
+
+        ``None`` for the mlp decoder, which has no programs.
+        """
+        return programs_of(self.entry)
+
+    def programs_on_var(self) -> np.ndarray | None:
+        """:meth:`programs` laid out as ``adata``'s genes x units (NaN for genes not modelled)."""
+        prog = self.programs()
+        if prog is None:
+            return None
+        out = np.full((self.adata.n_vars, prog.shape[0]), np.nan, dtype=np.float32)
+        ok = self.genes >= 0
+        out[self.genes[ok]] = prog[:, ok].T
+        return out
+
     def counts(self, layer: str | None = None) -> CellMatrix:
         """The model genes' counts of ``X`` or ``layer``, checked to be counts.
 
@@ -105,6 +122,14 @@ class StoredModel:
         what = _validate.matrix_name(layer)
         _validate.check_counts(data._x if data.is_sparse else x, what=what)
         return data
+
+
+def programs_of(entry: Mapping) -> np.ndarray | None:
+    """Units x model genes fold changes of an up-to-date entry's additive decoder, or ``None``."""
+    weights = entry["weights"]
+    if str(entry["params"]["decoder"]) != "additive" or "decoder.P" not in weights:
+        return None
+    return np.abs(np.asarray(weights["decoder.P"], dtype=np.float32))
 
 
 def stored_module(adata: AnnData, key: str) -> OrthoAE:

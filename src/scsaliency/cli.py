@@ -227,6 +227,10 @@ def _explain(
         random_state=args.seed,
         progress=progress,
     )
+    if args.stability:
+        if args.reference is not None:
+            raise ValueError("--stability retrains the model, which --reference does not train.")
+        tl.stability(adata, sets, n_runs=args.stability, random_state=args.seed, progress=progress)
     return mask
 
 
@@ -396,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
         "guided_x_input is several times faster on very large data)",
     )
     r.add_argument("--max-epochs", type=int, default=300, help="upper bound on training epochs")
+    r.add_argument(
+        "--stability",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train N more runs with other seeds and give each unit its stability and "
+        "consensus label (tl.stability; units.csv and the report carry them; N+1 times the "
+        "training time). 0 (default): no",
+    )
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=run)

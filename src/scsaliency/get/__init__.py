@@ -3,6 +3,7 @@
 from ._impact_diff import impact_diff
 from ._maps import saliency
 from ._model import model
+from ._programs import programs
 from ._tables import impact, units
 
-__all__ = ["model", "saliency", "impact", "impact_diff", "units"]
+__all__ = ["model", "programs", "saliency", "impact", "impact_diff", "units"]

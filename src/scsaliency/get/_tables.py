@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 from anndata import AnnData
 
-from .._results import impact_entry
+from .._results import impact_entry, units_table
 
 
 def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
@@ -42,15 +42,17 @@ def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     Columns ``unit``, ``gene_set`` (the unit's best set), ``score``, ``zscore``, ``padj``,
     ``impact``, ``second_set``, ``margin`` (score over the second set), ``share`` (of the set's
     positive z-score that falls on this unit), ``owner`` (whether the unit is the set's best),
-    ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``) and ``label``
-    (e.g. ``"13: MARKERS_NK"``), as stored in ``uns[key]["units"]``; sorted by unit.
+    ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``, and
+    ``"unstable"`` once :func:`scsaliency.tl.stability` found the unit's program in fewer than
+    ``min_stability`` of its runs), ``label`` (e.g. ``"13: MARKERS_NK"``), ``stability`` and
+    ``stability_cosine`` (from :func:`scsaliency.tl.stability`; NaN until it ran), as stored in
+    ``uns[key]["units"]``; sorted by unit.
     """
-    e = impact_entry(adata, key)
-    if "units" not in e:
+    table = units_table(adata, key)
+    if table is None:
         raise KeyError(
             f"adata.uns[{key!r}] has no unit table (computed by an older version); "
             "run scsaliency.tl.geneset_impact again."
         )
-    table = e["units"].copy()
     table.insert(0, "unit", table.index.astype(int))
     return table.sort_values("unit").reset_index(drop=True)

@@ -4,5 +4,6 @@ from ._activity import unit_activity
 from ._diffmap import impact_diff
 from ._heatmap import impact_heatmap
 from ._history import training_history
+from ._scan import n_latent_scan
 
-__all__ = ["impact_heatmap", "impact_diff", "training_history", "unit_activity"]
+__all__ = ["impact_heatmap", "impact_diff", "training_history", "unit_activity", "n_latent_scan"]

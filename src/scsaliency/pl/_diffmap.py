@@ -8,10 +8,10 @@ import matplotlib.pyplot as plt
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._results import impact_entry
+from .._results import impact_entry, units_table
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout
-from ._utils import finish, unit_labels
+from ._utils import finish, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -82,7 +82,8 @@ def impact_diff(
         )
     d = get_impact_diff(adata, group1, group2, key=key)
     rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
-    labels = unit_labels(e, cols, strip_prefix)
+    table_units = units_table(adata, key)
+    labels = unit_labels(table_units, cols, strip_prefix)
     wide = d.pivot(index="gene_set", columns="unit", values="scaled_diff").loc[rows, cols]
     padj = d.pivot(index="gene_set", columns="unit", values="padj").loc[rows, cols]
     if mask_low:
@@ -103,6 +104,7 @@ def impact_diff(
         strip_prefix=strip_prefix,
         col_labels=labels,
     )
+    grey_unstable(ax, table_units, cols)
     fig.colorbar(
         im,
         ax=ax,

@@ -12,11 +12,11 @@ from anndata import AnnData
 
 from .._docs import doc_params
 from .._labels import significant
-from .._results import impact_entry
+from .._results import impact_entry, units_table
 from .._stats import minmax
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout, shown_values
-from ._utils import clean_name, finish, unit_labels
+from ._utils import clean_name, finish, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -101,7 +101,8 @@ def impact_heatmap(
     e = impact_entry(adata, key)
     table, label = shown_values(e, values)
     rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
-    labels = unit_labels(e, cols, strip_prefix)
+    table_units = units_table(adata, key)
+    labels = unit_labels(table_units, cols, strip_prefix)
     width, height = auto_size(rows, labels, strip_prefix)
     if groups is None or groups is False:
         fig, ax = _whole_panel(
@@ -115,6 +116,7 @@ def impact_heatmap(
             size=figsize or (width, height),
             strip_prefix=strip_prefix,
         )
+        grey_unstable(ax, table_units, cols)
         return finish(
             fig, ax, show=show, save=save, return_fig=return_fig, default_name="impact_heatmap"
         )
@@ -204,6 +206,7 @@ def _group_panels(
             strip_prefix=strip_prefix,
             col_labels=col_labels,
         )
+        grey_unstable(a, units_table(adata, key), cols)
         a.set_title(f"{g} (n={int(np.asarray(e['group_n'])[names.index(g)])})", fontsize=9)
         if k % nc:
             a.set_yticklabels([])

@@ -22,25 +22,36 @@ def clean_name(name: str, strip_prefix: bool = True) -> str:
     return name
 
 
-def unit_labels(e, units, strip_prefix: bool = True) -> list[str]:
-    """Axis labels for ``units`` from a stored impact's unit table: ``"13: NK"``.
+def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
+    """Axis labels for ``units`` from a units table (``_results.units_table``): ``"13: NK"``.
 
-    Units that carry no significant set keep only their number and status; without a unit
-    table (results of an older version) the label is the unit number.
+    Units that carry no significant set keep only their number and status; an unstable unit
+    (``tl.stability``) keeps its set's name with a ``?``. Without a unit table (results of an
+    older version) the label is the unit number.
     """
-    table = e.get("units")
     if table is None:
         return [str(u) for u in units]
     out = []
     for u in units:
         row = table.loc[str(u)]
-        name = (
-            clean_name(row["gene_set"], strip_prefix)
-            if row["status"] == "carries a set"
-            else ("-" if row["status"] == "no significant set" else row["status"])
-        )
+        significant = row["label"] != f"{u}: {row['status']}"
+        if row["status"] == "carries a set" or (row["status"] == "unstable" and significant):
+            name = clean_name(row["consensus_set"] or row["gene_set"], strip_prefix)
+            name += "?" if row["status"] == "unstable" else ""
+        else:
+            name = "-" if row["status"] == "no significant set" else row["status"]
         out.append(f"{u}: {name}")
     return out
+
+
+def grey_unstable(ax, table, units, axis: str = "x") -> None:
+    """Grey the tick labels of units that ``tl.stability`` marked unstable."""
+    if table is None:
+        return
+    ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    for tick, u in zip(ticks, units, strict=False):
+        if table.loc[str(u), "status"] == "unstable":
+            tick.set_color("0.6")
 
 
 def finish(

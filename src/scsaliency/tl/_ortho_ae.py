@@ -13,7 +13,7 @@ from anndata import AnnData
 
 from .. import _validate
 from .._docs import doc_params
-from .._stored import FORMAT_VERSION, module_to_uns
+from .._stored import FORMAT_VERSION, StoredModel, module_to_uns
 from ..nn.inference import embed
 from ..nn.network import DECODERS, OrthoAE
 from ..nn.start import PROGRAM_INITS, program_profiles, sample_counts
@@ -149,6 +149,10 @@ def ortho_ae(
         ``unit_corr_norm``, ``seconds``); ``"var_names"`` (the genes used, in model order);
         ``"weights"`` (the network's state as arrays, read by :func:`scsaliency.get.model`);
         ``"format_version"``.
+    ``adata.varm[key_added + "_programs"]``
+        With the additive decoder: genes x units, each unit's gene program (the fold change
+        over the gene's mean that one unit of activity adds; NaN for genes not used), as
+        :func:`scsaliency.get.programs` returns it.
 
     Notes
     -----
@@ -256,6 +260,9 @@ def ortho_ae(
     if layer is not None:
         params["layer"] = layer
     adata.uns[key_added] = _model_entry(module, result, params, adata.var_names[genes])
+    programs = StoredModel.load(adata, key_added).programs_on_var()
+    if programs is not None:
+        adata.varm[key_added + "_programs"] = programs
     return adata if copy else None
 
 

@@ -103,6 +103,9 @@ def transfer(
         ``"transfer"``: ``source`` (the file's path, or ``"AnnData"``), ``model_key``,
         ``n_genes`` (the model's), ``n_missing`` (of those, not in ``adata``) and
         ``max_missing``.
+    ``adata.varm[key_added + "_programs"]``
+        The model's gene programs on ``adata``'s genes (additive decoder), as in
+        :func:`scsaliency.tl.ortho_ae`.
     """
     _validate.check_adata(adata)
     if not 0 <= max_missing < 1:
@@ -139,4 +142,7 @@ def transfer(
     adata = adata.copy() if copy else adata
     adata.obsm["X_" + key_added] = rep
     adata.uns[key_added] = entry
+    programs = model.programs_on_var()
+    if programs is not None:
+        adata.varm[key_added + "_programs"] = programs
     return adata if copy else None

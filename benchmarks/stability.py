@@ -1,0 +1,154 @@
+"""Programs that reproduce (issue 28): two independent answers per method, side by side.
+
+For each data set, each method is run twice with disjoint seeds (answers A and B), and the two
+answers are compared:
+- cos med / >0.8: programs matched one to one (Hungarian on the cosine of the square root of
+  expected counts, L2-normalised; NMF: its components); median matched cosine, share above 0.8;
+- kept:   share of labelled programs whose matched program carries the same set (both ways);
+- Jaccard: of the sets carried anywhere in A and in B; sets: how many (A / B);
+- markers: marker sets owning a unit, the fewest over 5 single runs (PBMC 3k only);
+- s:      seconds for one answer.
+Methods:
+- single run: tl.ortho_ae with the defaults, labels from tl.geneset_impact (seeds 0 and 1);
+- consensus: tl.stability(gene_sets, n_runs=5) on that model (6 runs in all, their seeds drawn
+  from random_state 0 and 1: disjoint), labels = consensus sets of clusters holding programs of
+  at least 60 % of the runs, programs = those clusters' median programs;
+- NMF(64): scikit-learn on log-normalised counts, random initialisation, programs only;
+- cNMF, DRVI: when installed (skipped with a message when not).
+Data: PBMC 3k (2,638 labelled cells; Hallmark + 7 marker sets), Paul15 (2,730 cells; mouse
+Hallmark), Kang 2018 (1,556 cells; Hallmark), and the two synthetic configurations of
+benchmarks/modules.py (planted programs and decoys as gene sets).
+Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/stability.py [--quick: PBMC 3k only]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scanpy as sc
+from _common import pbmc_hallmark
+from modules import COMMON, CONFIGS, lognorm
+
+import scsaliency as ss
+from scsaliency._matching import matched_cosines, program_vectors
+from scsaliency._stored import StoredModel
+
+warnings.filterwarnings("ignore")
+QUICK = "--quick" in sys.argv
+MIN_RUNS = 0.6  # consensus programs: clusters holding programs of at least this share of runs
+
+
+def datasets():
+    markers = ss.datasets.pbmc_markers()
+    pbmc = pbmc_hallmark(extra_genes=[g for s in markers.values() for g in s])
+    yield "PBMC 3k", pbmc, {**ss.genesets.as_dict("hallmark", pbmc.var_names), **markers}
+    if QUICK:
+        return
+    data_dir = Path(os.environ[ss.datasets.DATA_DIR_VAR])  # not in the manifest yet
+    for name, file in (
+        ("Paul15", "paul15_counts.h5ad"),
+        ("Kang 2018", "kang18_ifnb_pbmc_counts.h5ad"),
+    ):
+        a = sc.read_h5ad(data_dir / file)
+        sets = ss.genesets.as_dict("hallmark", a.var_names)
+        genes = {g.upper() for s in sets.values() for g in s}
+        detected = np.asarray((a.X > 0).sum(0)).ravel() >= 3
+        a = a[:, detected & a.var_names.str.upper().isin(genes)].copy()
+        yield name, a, sets
+    for name, cfg in CONFIGS.items():
+        a = ss.datasets.synthetic(**COMMON, **cfg, random_state=0)
+        yield f"synthetic {name}", a, a.uns["synthetic"]["gene_sets"]
+
+
+def single(adata, sets, seed):
+    a = adata.copy()
+    t = time.perf_counter()
+    ss.tl.ortho_ae(a, random_state=seed, progress=False)
+    ss.tl.saliency(a, progress=False)
+    ss.tl.geneset_impact(a, sets, progress=False)
+    units = ss.get.units(a)
+    carried = units[units.status == "carries a set"]
+    labels = dict(zip(carried.unit.astype(int), carried.gene_set, strict=True))
+    return a, program_vectors(StoredModel.load(a).entry), labels, time.perf_counter() - t
+
+
+def consensus(a, sets, seed, t0):
+    t = time.perf_counter()
+    ss.tl.stability(a, sets, n_runs=5, random_state=seed, progress=False)
+    stab = a.uns["ortho_ae"]["stability"]
+    keep = (stab["clusters"]["runs"] >= MIN_RUNS).to_numpy()
+    programs = np.asarray(stab["programs"])[keep]
+    names = stab["clusters"]["consensus_set"].to_numpy()[keep]
+    labels = {i: n for i, n in enumerate(names) if n}
+    return programs, labels, t0 + time.perf_counter() - t
+
+
+def nmf(adata, seed):
+    from sklearn.decomposition import NMF
+
+    t = time.perf_counter()
+    h = NMF(64, init="random", max_iter=500, random_state=seed).fit(lognorm(adata)).components_
+    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12), time.perf_counter() - t
+
+
+def compare(pa, la, pb, lb):
+    n = min(len(pa), len(pb))
+    if len(pa) > len(pb):
+        pa, la, pb, lb = pb, lb, pa, la
+    match, cos = matched_cosines(pa[:n], pb)
+    back = {int(j): i for i, j in enumerate(match)}
+    kept = [lb.get(int(match[u])) == s for u, s in la.items() if u < n]
+    kept += [la.get(back[u]) == s for u, s in lb.items() if u in back]
+    sa, sb = set(la.values()), set(lb.values())
+    jac = len(sa & sb) / len(sa | sb) if sa | sb else np.nan
+    return np.median(cos), np.mean(cos > 0.8), np.mean(kept) if kept else np.nan, jac, sa, sb
+
+
+def row(data, method, res, seconds, markers="-"):
+    med, share, kept, jac, sa, sb = res
+    sets = f"{len(sa)} / {len(sb)}" if sa or sb else "-"
+    k = "-" if np.isnan(kept) else f"{kept:.2f}"
+    j = "-" if np.isnan(jac) else f"{jac:.2f}"
+    print(
+        f"| {data} | {method} | {med:.3f} / {share:.2f} | {k} | {j} | {sets} | {markers} | "
+        f"{seconds:.1f} |",
+        flush=True,
+    )
+
+
+def main():
+    print(f"# torch threads: {__import__('torch').get_num_threads()}")
+    print("| data | method | cos med / >0.8 | kept | Jaccard | sets | markers | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, adata, sets in datasets():
+        a, pa, la, ta = single(adata, sets, 0)
+        b, pb, lb, tb = single(adata, sets, 1)
+        markers = "-"
+        if name == "PBMC 3k":
+            owned = [set(la.values()), set(lb.values())]
+            for seed in (2, 3, 4):
+                owned.append(set(single(adata, sets, seed)[2].values()))
+            names = list(ss.datasets.pbmc_markers())
+            markers = f"{min(sum(m in o for m in names) for o in owned)}/7"
+        row(name, "single run (default)", compare(pa, la, pb, lb), (ta + tb) / 2, markers)
+        ca, cla, sa_ = consensus(a, sets, 0, ta)
+        cb, clb, sb_ = consensus(b, sets, 1, tb)
+        row(name, "consensus of 6 runs (tl.stability)", compare(ca, cla, cb, clb), (sa_ + sb_) / 2)
+        na, ta = nmf(adata, 0)
+        nb, tb = nmf(adata, 1)
+        row(name, "NMF(64)", compare(na, {}, nb, {}), (ta + tb) / 2)
+    for peer, module in (("cNMF", "cnmf"), ("DRVI", "drvi")):
+        try:
+            __import__(module)
+            print(f"# {peer} is installed but not wired into this benchmark yet")
+        except ImportError:
+            print(f"# {peer} ({module}) not installed: skipped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""``tl.stability``: how far each unit of a model comes back when training is repeated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from sklearn.cluster import KMeans
+from tqdm.auto import tqdm
+
+from .. import _validate
+from .._docs import doc_params
+from .._labels import CARRIES
+from .._matching import program_vectors
+from .._stored import StoredModel
+from ..genesets import GeneSetsLike, as_dict
+from ._geneset_impact import geneset_impact
+from ._ortho_ae import ortho_ae
+from ._saliency import saliency
+
+#: Settings of ``tl.ortho_ae`` that a repeated run takes over from the stored model.
+_SETTINGS = (
+    "n_latent",
+    "n_hidden",
+    "ortho_weight",
+    "decoder",
+    "program_init",
+    "program_lr",
+    "center_input",
+    "sparsity",
+    "scale_units",
+    "library_size",
+    "optimizer",
+    "lr",
+    "max_epochs",
+    "patience",
+    "tol",
+    "validation_fraction",
+)
+
+
+@doc_params("model_key", "device", "copy", "progress")
+def stability(
+    adata: AnnData,
+    gene_sets: GeneSetsLike | None = None,
+    *,
+    model_key: str = "ortho_ae",
+    n_runs: int = 5,
+    threshold: float = 0.8,
+    min_stability: float = 0.5,
+    min_votes: float = 0.5,
+    random_state: int = 0,
+    device: str = "auto",
+    copy: bool = False,
+    progress: bool = True,
+) -> AnnData | None:
+    """Train the model again ``n_runs`` times with other seeds: which units, and labels, return.
+
+    Each run trains :func:`scsaliency.tl.ortho_ae` on the same cells, genes and settings as the
+    stored model, with its own seed. The gene programs of the model and of all runs (the square
+    root of each unit's expected counts, L2-normalised) are pooled and clustered (KMeans with
+    as many clusters as units), as cNMF (Kotliar et al. 2019) finds consensus programs. A unit's
+    stability is the share of runs, the model included, with a program in its cluster: a unit
+    that comes back describes the data; one that does not was shaped by the seed.
+
+    With ``gene_sets``, each run is also explained (:func:`scsaliency.tl.saliency` and
+    :func:`scsaliency.tl.geneset_impact` on the whole data) and a cluster's label is the set
+    carried by most of its runs' units, kept when at least ``min_votes`` of all runs carry it:
+    the consensus label. A single run's labels change with the seed for about half of its
+    units; consensus labels over 5 runs reproduce far better (:doc:`/benchmarks`).
+
+    :func:`scsaliency.get.units` then shows each unit's ``stability`` and ``consensus_set``;
+    units below ``min_stability`` get the status ``"unstable"``, and with ``gene_sets`` a unit
+    carries its consensus set (greyed labels in the plots for unstable units).
+
+    Parameters
+    ----------
+    adata
+        The AnnData the model in ``uns[model_key]`` was trained on (additive decoder).
+    gene_sets
+        Gene sets to label the runs' units with, as for :func:`scsaliency.tl.geneset_impact`;
+        ``None`` measures program stability only (faster).
+    {model_key}
+    n_runs
+        Repeated runs. Each costs one training (and with ``gene_sets`` one saliency and
+        impact); 5 gives stability in steps of 1/6.
+    threshold
+        Cosine to the unit's program above which a run's program in its cluster counts.
+    min_stability
+        Units whose stability is below this get the status ``"unstable"``.
+    min_votes
+        Share of all runs (the model included) whose units in the cluster must carry a set for
+        it to be the cluster's consensus label.
+    random_state
+        Seed of the runs' seeds (which differ from the model's) and of the clustering.
+    {device}
+    {copy}
+    {progress}
+
+    Returns
+    -------
+    ``None``, or the copy. Stores ``adata.uns[model_key]["stability"]``: ``"units"`` (DataFrame
+    indexed by unit, ``"0"``, ``"1"``, ...: ``stability``, ``cosine``, the mean cosine of the
+    runs' programs in the unit's cluster to the unit's program, and with ``gene_sets``
+    ``consensus_set``, empty where no set has the votes, and ``votes``, its share of runs),
+    ``"clusters"`` (the consensus programs, one row per cluster: ``runs``, the share of runs
+    with a program in it; ``unit``, the model's unit in it or -1; with ``gene_sets``
+    ``consensus_set`` and ``votes``), ``"programs"`` (clusters x model genes: each cluster's
+    median program, the square root of expected counts with rows of length 1) and
+    ``"params"`` (``n_runs``, ``threshold``,
+    ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
+    """
+    model = StoredModel.load(adata, model_key)
+    if model.programs() is None:
+        raise ValueError(
+            f"The model in adata.uns[{model_key!r}] has the mlp decoder, which has no gene "
+            "programs to compare; stability needs decoder='additive'."
+        )
+    if "transfer" in model.entry:
+        raise ValueError(
+            f"The model in adata.uns[{model_key!r}] was transferred from other data; its "
+            "stability is measured on the data it was trained on."
+        )
+    _validate.check_at_least(2, n_runs=n_runs)
+    _validate.check_fraction("threshold", threshold)
+    _validate.check_fraction("min_stability", min_stability, closed=True)
+    _validate.check_fraction("min_votes", min_votes, closed=True)
+    data = _model_data(model)
+    sets = None if gene_sets is None else as_dict(gene_sets, data.var_names)
+    settings = {k: model.params[k] for k in _SETTINGS}
+    batch = int(model.params["batch_size"])
+    settings["batch_size"] = batch if batch > 0 else None
+    seeds = [int(s) for s in np.random.default_rng(random_state).integers(0, 2**31 - 1, n_runs)]
+
+    vectors, labels = [program_vectors(model.entry)], []
+    if sets is not None:
+        labels.append(_labels(_with_model(data, model), sets, device))
+    for seed in tqdm(seeds, desc="stability", disable=not progress):
+        run = ortho_ae(
+            data, **settings, random_state=seed, device=device, copy=True, progress=False
+        )
+        vectors.append(program_vectors(run.uns["ortho_ae"]))
+        if sets is not None:
+            labels.append(_labels(run, sets, device))
+    units, clusters, centres = _consensus(
+        vectors, labels or None, threshold, min_votes, random_state
+    )
+    adata = adata.copy() if copy else adata
+    adata.uns[model_key]["stability"] = {
+        "units": units,
+        "clusters": clusters,
+        "programs": centres,
+        "params": {
+            "n_runs": int(n_runs),
+            "threshold": float(threshold),
+            "min_stability": float(min_stability),
+            "min_votes": float(min_votes),
+            "random_state": int(random_state),
+            "seeds": np.asarray(seeds, dtype=np.int64),
+            "labelled": sets is not None,
+        },
+    }
+    return adata if copy else None
+
+
+def _consensus(
+    vectors: list[np.ndarray],
+    labels: list[dict[int, str]] | None,
+    threshold: float,
+    min_votes: float,
+    random_state: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Cluster the pooled programs; per cluster and per unit of the first model, the consensus.
+
+    Returns the per-unit table (stability, cosine and, with labels, consensus set and votes)
+    and the per-cluster table (``runs``: share of runs with a program in it, ``unit``: the
+    first model's unit in it or -1, and with labels ``consensus_set`` and ``votes``), and the
+    clusters' consensus programs (the median of their programs, rows of length 1).
+    """
+    n_runs, n_units = len(vectors), len(vectors[0])
+    pooled = np.concatenate(vectors)
+    run_of = np.repeat(np.arange(n_runs), n_units)
+    unit_of = np.tile(np.arange(n_units), n_runs)
+    cluster = KMeans(n_units, n_init=4, random_state=random_state).fit_predict(pooled)
+    clusters = []
+    centres = np.zeros((n_units, pooled.shape[1]), dtype=np.float32)
+    for c in range(n_units):
+        members = np.flatnonzero(cluster == c)
+        if len(members):
+            centre = np.median(pooled[members], axis=0)
+            centres[c] = centre / max(np.linalg.norm(centre), 1e-12)
+        own = members[run_of[members] == 0]
+        row = {"runs": len(set(run_of[members].tolist())) / n_runs}
+        row["unit"] = int(unit_of[own[0]]) if len(own) else -1
+        if labels is not None:
+            row["consensus_set"], row["votes"] = _vote(
+                [labels[run_of[m]].get(int(unit_of[m])) for m in members],
+                run_of[members],
+                n_runs,
+                min_votes,
+            )
+        clusters.append(row)
+    units = []
+    for u in range(n_units):
+        members = np.flatnonzero((cluster == cluster[u]) & (run_of > 0))
+        cos = pooled[members] @ vectors[0][u]
+        came_back = {int(run_of[m]) for m, c in zip(members, cos, strict=True) if c > threshold}
+        row = {
+            "stability": (1 + len(came_back)) / n_runs,
+            "cosine": float(cos.mean()) if len(cos) else np.nan,
+        }
+        if labels is not None:
+            row["consensus_set"] = clusters[cluster[u]]["consensus_set"]
+            row["votes"] = clusters[cluster[u]]["votes"]
+        units.append(row)
+    return (
+        pd.DataFrame(units, index=[str(u) for u in range(n_units)]),
+        pd.DataFrame(clusters, index=[str(c) for c in range(n_units)]),
+        centres,
+    )
+
+
+def _vote(names: list[str | None], runs: np.ndarray, n_runs: int, min_votes: float):
+    """The set carried by units of the most runs, and that share; ``""`` below ``min_votes``."""
+    votes: dict[str, set[int]] = {}
+    for name, run in zip(names, runs.tolist(), strict=True):
+        if name:
+            votes.setdefault(name, set()).add(run)
+    best = max(votes, key=lambda k: (len(votes[k]), k), default="")
+    share = len(votes[best]) / n_runs if best else 0.0
+    return (best if share >= min_votes else ""), share
+
+
+def _labels(run: AnnData, sets: dict, device: str) -> dict[int, str]:
+    """The sets that a run's units carry (whole-data saliency and impact)."""
+    saliency(run, device=device, progress=False)
+    geneset_impact(run, sets, device=device, progress=False)
+    table = run.uns["geneset_impact"]["units"]
+    carried = table["status"] == CARRIES
+    return {
+        int(u): str(s)
+        for u, s in zip(table.index[carried], table["gene_set"][carried], strict=True)
+    }
+
+
+def _with_model(data: AnnData, model: StoredModel) -> AnnData:
+    """``data`` holding the stored model, to be explained like a run."""
+    out = data.copy()
+    out.uns["ortho_ae"] = dict(model.entry)
+    return out
+
+
+def _model_data(model: StoredModel) -> AnnData:
+    """The model's genes of its counts layer, as a small AnnData to train the runs on."""
+    layer = model.layer
+    x = _validate.get_matrix(model.adata, layer)
+    genes = model.genes
+    sub = x[:, genes]
+    return AnnData(
+        sub,
+        obs=pd.DataFrame(index=model.adata.obs_names.copy()),
+        var=pd.DataFrame(index=model.var_names),
+    )

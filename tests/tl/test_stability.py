@@ -1,0 +1,153 @@
+"""`tl.stability` and `get.programs`: how far units and their labels come back across seeds."""
+
+import anndata as ad
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import scsaliency as ss
+from scsaliency._matching import matched_cosines, program_vectors
+
+from ..conftest import independent_programs
+
+SMALL = dict(n_latent=8, n_hidden=32, progress=False)
+
+
+def _program_units(a, key="ortho_ae"):
+    """The unit whose program puts the most weight on each planted program's genes."""
+    fold = a.varm[key + "_programs"]
+    sets = a.uns["synthetic"]["gene_sets"]
+    out = {}
+    for name in a.uns["synthetic"]["programs"]["program"]:
+        genes = a.var_names.get_indexer(sets.target[sets.source == name])
+        out[name] = int(np.nanmean(fold[genes], axis=0).argmax())
+    return out
+
+
+@pytest.fixture(scope="module")
+def stable(planted):
+    a = planted.copy()
+    ss.tl.stability(a, a.uns["synthetic"]["gene_sets"], n_runs=2, progress=False)
+    return a
+
+
+def test_two_seeds_find_the_same_strong_programs():
+    a = independent_programs(n_cells=1500, n_genes=300, fold_change=5.0)
+    b = a.copy()
+    ss.tl.ortho_ae(a, random_state=0, **SMALL)
+    ss.tl.ortho_ae(b, random_state=1, **SMALL)
+    match, cos = matched_cosines(
+        program_vectors(a.uns["ortho_ae"]), program_vectors(b.uns["ortho_ae"])
+    )
+    units_a, units_b = _program_units(a), _program_units(b)
+    for name, u in units_a.items():
+        assert cos[u] > 0.9, (name, cos)
+        assert match[u] == units_b[name]
+
+
+def test_stability_columns_and_status_survive_h5ad(stable, tmp_path):
+    units = ss.get.units(stable)
+    for col in ("stability", "stability_cosine", "consensus_set"):
+        assert col in units
+    assert units["stability"].between(0, 1).all()
+    assert set(units["status"]) <= {"carries a set", "no significant set", "inactive", "unstable"}
+    entry = stable.uns["ortho_ae"]["stability"]
+    assert entry["params"]["n_runs"] == 2 and len(entry["params"]["seeds"]) == 2
+    assert np.asarray(entry["programs"]).shape == (8, stable.n_vars)
+    path = tmp_path / "s.h5ad"
+    stable.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    assert ss.get.units(back).equals(units)
+
+
+def test_planted_programs_are_stable_and_carry_their_set_by_consensus(stable):
+    units = ss.get.units(stable).set_index("unit")
+    for name, u in _program_units(stable).items():
+        assert units.loc[u, "stability"] == 1.0, name
+        assert units.loc[u, "status"] == "carries a set"
+        assert units.loc[u, "consensus_set"] == name
+
+
+def test_units_fitted_to_noise_are_marked_unstable():
+    a = ss.datasets.synthetic(n_cells=600, n_genes=200, n_programs=0, n_decoys=2, random_state=0)
+    ss.tl.ortho_ae(a, random_state=0, **SMALL)
+    ss.tl.stability(a, n_runs=2, progress=False)
+    s = a.uns["ortho_ae"]["stability"]["units"]["stability"]
+    assert (s < 0.5).mean() >= 0.5, s.to_numpy()
+
+
+def test_heatmap_greys_unstable_units(stable):
+    a = stable.copy()
+    ax = ss.pl.impact_heatmap(a, show=False)
+    shown = [t.get_text().split(":")[0] for t in ax.get_xticklabels()]
+    assert all(t.get_color() != "0.6" for t in ax.get_xticklabels() if t.get_text())
+    plt.close("all")
+    a.uns["ortho_ae"]["stability"]["units"].loc[shown[0], "stability"] = 0.0
+    units = ss.get.units(a)
+    assert units.loc[units.unit == int(shown[0]), "status"].item() == "unstable"
+    ax = ss.pl.impact_heatmap(a, show=False)
+    colours = {t.get_text().split(":")[0]: t.get_color() for t in ax.get_xticklabels()}
+    assert colours[shown[0]] == "0.6"
+    assert sum(c == "0.6" for c in colours.values()) == 1
+    plt.close("all")
+
+
+def test_stability_bad_input(trained, counts):
+    with pytest.raises(ValueError, match="n_runs must be at least 2"):
+        ss.tl.stability(trained, n_runs=1, progress=False)
+    with pytest.raises(ValueError, match="threshold"):
+        ss.tl.stability(trained, threshold=1.5, progress=False)
+    mlp = ss.tl.ortho_ae(
+        counts, decoder="mlp", n_latent=4, n_hidden=8, max_epochs=2, progress=False, copy=True
+    )
+    with pytest.raises(ValueError, match="mlp decoder"):
+        ss.tl.stability(mlp, progress=False)
+    with pytest.raises(KeyError, match="No trained model"):
+        ss.tl.stability(counts, progress=False)
+
+
+def test_get_programs_shape_order_and_varm(trained):
+    p = ss.get.programs(trained)
+    n_units, genes = 8, trained.uns["ortho_ae"]["var_names"]
+    assert len(p) == n_units * len(genes)
+    assert list(p.columns) == ["unit", "gene", "fold_change", "counts", "rank"]
+    assert (np.diff(p["unit"]) >= 0).all()
+    for _, g in p.groupby("unit"):
+        assert (np.diff(g["fold_change"]) <= 0).all()
+        assert list(g["rank"]) == list(range(1, len(genes) + 1))
+    top = ss.get.programs(trained, n_top=3)
+    assert len(top) == n_units * 3 and top.groupby("unit").size().eq(3).all()
+    varm = trained.varm["ortho_ae_programs"]
+    first = p[p.unit == 0].set_index("gene")["fold_change"]
+    np.testing.assert_allclose(
+        varm[trained.var_names.get_indexer(first.index), 0], first.to_numpy()
+    )
+    with pytest.raises(ValueError, match="n_top"):
+        ss.get.programs(trained, n_top=0)
+
+
+def test_get_programs_of_the_mlp_decoder_is_a_clear_error(counts):
+    a = ss.tl.ortho_ae(
+        counts, decoder="mlp", n_latent=4, n_hidden=8, max_epochs=2, progress=False, copy=True
+    )
+    assert "ortho_ae_programs" not in a.varm
+    with pytest.raises(ValueError, match="no gene programs"):
+        ss.get.programs(a)
+
+
+def test_n_latent_scan_gives_one_row_per_candidate_and_plots(tmp_path):
+    a = independent_programs(n_cells=600, n_genes=300)
+    ss.tl.n_latent_scan(a, (4, 8), n_runs=2, n_hidden=16, max_epochs=15, progress=False)
+    table = a.uns["n_latent_scan"]["table"]
+    assert list(table["n_latent"]) == [4, 8]
+    assert table[["stability", "stable_share"]].apply(lambda c: c.between(-1, 1)).all().all()
+    assert np.isfinite(table["val_loss"]).all()
+    a.write_h5ad(tmp_path / "scan.h5ad")
+    back = ad.read_h5ad(tmp_path / "scan.h5ad")
+    ax = ss.pl.n_latent_scan(back, show=False, save=tmp_path / "scan.png")
+    assert ax.get_xlabel().startswith("number of units") and (tmp_path / "scan.png").is_file()
+    plt.close("all")
+    with pytest.raises(ValueError, match="distinct positive"):
+        ss.tl.n_latent_scan(a, (4, 4), progress=False)
+    with pytest.raises(ValueError, match="decoder='additive'"):
+        ss.tl.n_latent_scan(a, (4,), decoder="mlp", progress=False)
