@@ -7,6 +7,7 @@ tutorials' one execution and a failing tutorial fails the build.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,14 @@ import jupytext
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
+
+# Sphinx runs this file from docs/, so a relative data directory (the README's
+# SCSALIENCY_DATA_DIR=../shared/data) is made absolute against the directory the command was
+# typed in before the package reads it; the notebook kernels inherit the absolute path.
+_data = os.environ.get("SCSALIENCY_DATA_DIR")
+if _data and not Path(_data).expanduser().is_absolute():
+    _typed_in = Path(os.environ.get("PWD", ROOT))
+    os.environ["SCSALIENCY_DATA_DIR"] = str((_typed_in / _data).expanduser().resolve())
 
 import scsaliency  # noqa: E402
 
