@@ -163,22 +163,20 @@ def ortho_ae(
     ``adata.X`` and layers are never modified. Cells with no counts in the used genes are kept
     with an all-zero input, and a warning gives their number.
     """
-    _check_settings(
-        adata,
-        decoder=decoder,
-        program_init=program_init,
-        validation_fraction=validation_fraction,
+    settings = dict(
         n_latent=n_latent,
         n_hidden=n_hidden,
+        ortho_weight=ortho_weight,
+        decoder=decoder,
+        program_init=program_init,
+        sparsity=sparsity,
+        batch_size=batch_size,
         max_epochs=max_epochs,
         patience=patience,
-        batch_size=batch_size,
-        ortho_weight=ortho_weight,
-        sparsity=sparsity,
         tol=tol,
-        program_lr=program_lr,
-        lr=lr,
+        validation_fraction=validation_fraction,
     )
+    _check_settings(adata, **settings, program_lr=program_lr, lr=lr)
     x = _validate.get_matrix(adata, layer)
     mask = _validate.var_mask(adata, mask_var)
     used_totals, gene_totals = _validate.check_counts(
@@ -234,36 +232,49 @@ def ortho_ae(
         module.scale_units()
 
     adata.obsm["X_" + key_added] = embed(module, data, device=dev)
-    params = {
-        "n_latent": n_latent,
-        "n_hidden": n_hidden,
-        "ortho_weight": float(ortho_weight),
-        "decoder": decoder,
-        "program_init": program_init if decoder == "additive" else "none",
-        "program_lr": decoder_lr_scale,
-        "center_input": bool(center_input),
-        "sparsity": float(sparsity),
-        "scale_units": bool(scale_units) and decoder == "additive",
-        "library_size": bool(library_size),
-        "optimizer": optimizer,
-        "lr": float(lr),
-        "batch_size": int(batch_size) if batch_size is not None else 0,
-        "max_epochs": max_epochs,
-        "patience": patience,
-        "tol": float(tol),
-        "validation_fraction": float(validation_fraction),
-        "random_state": random_state,
-        "distributed": bool(distributed),
-        "device": str(dev),
-        "device_data": data.device_layout,
-    }
-    if layer is not None:
-        params["layer"] = layer
+    params = _params(
+        settings,
+        center_input=center_input,
+        scale_units=scale_units,
+        library_size=library_size,
+        optimizer=optimizer,
+        lr=lr,
+        program_lr=decoder_lr_scale,
+        random_state=random_state,
+        distributed=distributed,
+        device=dev,
+        device_data=data.device_layout,
+        layer=layer,
+    )
     adata.uns[key_added] = _model_entry(module, result, params, adata.var_names[genes])
     programs = StoredModel.load(adata, key_added).programs_on_var()
     if programs is not None:
         adata.varm[key_added + "_programs"] = programs
     return adata if copy else None
+
+
+def _params(settings: dict, *, device, program_lr, **others) -> dict:
+    """The stored settings: h5ad-safe types, ``batch_size=None`` as 0, the layer only if any."""
+    params = {
+        **settings,
+        **others,
+        "ortho_weight": float(settings["ortho_weight"]),
+        "program_init": settings["program_init"] if settings["decoder"] == "additive" else "none",
+        "program_lr": program_lr,
+        "center_input": bool(others["center_input"]),
+        "sparsity": float(settings["sparsity"]),
+        "scale_units": bool(others["scale_units"]) and settings["decoder"] == "additive",
+        "library_size": bool(others["library_size"]),
+        "lr": float(others["lr"]),
+        "batch_size": int(settings["batch_size"]) if settings["batch_size"] is not None else 0,
+        "tol": float(settings["tol"]),
+        "validation_fraction": float(settings["validation_fraction"]),
+        "distributed": bool(others["distributed"]),
+        "device": str(device),
+    }
+    if params["layer"] is None:
+        del params["layer"]
+    return params
 
 
 def _check_settings(adata: AnnData, *, decoder, program_init, validation_fraction, lr, **values):
