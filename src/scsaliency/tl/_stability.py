@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -10,13 +12,16 @@ from tqdm.auto import tqdm
 
 from .. import _validate
 from .._docs import doc_params
-from .._labels import CARRIES
+from .._labels import significant
 from .._matching import program_vectors
 from .._stored import StoredModel
 from ..genesets import GeneSetsLike, as_dict
 from ._geneset_impact import geneset_impact
 from ._ortho_ae import ortho_ae
 from ._saliency import saliency
+
+#: Adjusted p below which a run's unit carries a set (as ``tl.geneset_impact``'s default).
+ALPHA = 0.05
 
 #: Settings of ``tl.ortho_ae`` that a repeated run takes over from the stored model.
 _SETTINGS = (
@@ -65,9 +70,10 @@ def stability(
 
     With ``gene_sets``, each run is also explained (:func:`scsaliency.tl.saliency` and
     :func:`scsaliency.tl.geneset_impact` on the whole data) and a cluster's label is the set
-    carried by most of its runs' units, kept when at least ``min_votes`` of all runs carry it:
-    the consensus label. A single run's labels change with the seed for about half of its
-    units; consensus labels over 5 runs reproduce far better (:doc:`/benchmarks`).
+    with the highest mean z-score over its runs' units, kept when it is significant on the
+    cluster's unit in at least ``min_votes`` of all runs: the consensus label. A single run's
+    labels change with the seed for about half of its units; consensus labels over 6 runs
+    reproduce far better (:doc:`/benchmarks`).
 
     :func:`scsaliency.get.units` then shows each unit's ``stability`` and ``consensus_set``;
     units below ``min_stability`` get the status ``"unstable"``, and with ``gene_sets`` a unit
@@ -89,8 +95,8 @@ def stability(
     min_stability
         Units whose stability is below this get the status ``"unstable"``.
     min_votes
-        Share of all runs (the model included) whose units in the cluster must carry a set for
-        it to be the cluster's consensus label.
+        Share of all runs (the model included) in which the cluster's best set must be
+        significant for it to be the consensus label.
     random_state
         Seed of the runs' seeds (which differ from the model's) and of the clustering.
     {device}
@@ -142,6 +148,8 @@ def stability(
         vectors.append(program_vectors(run.uns["ortho_ae"]))
         if sets is not None:
             labels.append(_labels(run, sets, device))
+    if labels and any(run.names != labels[0].names for run in labels):
+        raise RuntimeError("The runs were explained by different gene sets; this is a bug.")
     units, clusters, centres = _consensus(
         vectors, labels or None, threshold, min_votes, random_state
     )
@@ -165,7 +173,7 @@ def stability(
 
 def _consensus(
     vectors: list[np.ndarray],
-    labels: list[dict[int, str]] | None,
+    labels: list[SetScores] | None,
     threshold: float,
     min_votes: float,
     random_state: int,
@@ -194,7 +202,8 @@ def _consensus(
         row["unit"] = int(unit_of[own[0]]) if len(own) else -1
         if labels is not None:
             row["consensus_set"], row["votes"] = _vote(
-                [labels[run_of[m]].get(int(unit_of[m])) for m in members],
+                [labels[run_of[m]] for m in members],
+                unit_of[members],
                 run_of[members],
                 n_runs,
                 min_votes,
@@ -220,27 +229,45 @@ def _consensus(
     )
 
 
-def _vote(names: list[str | None], runs: np.ndarray, n_runs: int, min_votes: float):
-    """The set carried by units of the most runs, and that share; ``""`` below ``min_votes``."""
-    votes: dict[str, set[int]] = {}
-    for name, run in zip(names, runs.tolist(), strict=True):
-        if name:
-            votes.setdefault(name, set()).add(run)
-    best = max(votes, key=lambda k: (len(votes[k]), k), default="")
-    share = len(votes[best]) / n_runs if best else 0.0
-    return (best if share >= min_votes else ""), share
+class SetScores(NamedTuple):
+    """One run's gene-set z-scores (sets x units) and where they are significant."""
+
+    names: list[str]
+    zscore: np.ndarray
+    significant: np.ndarray
 
 
-def _labels(run: AnnData, sets: dict, device: str) -> dict[int, str]:
-    """The sets that a run's units carry (whole-data saliency and impact)."""
+def _vote(
+    scores: list[SetScores], units: np.ndarray, runs: np.ndarray, n_runs: int, min_votes: float
+) -> tuple[str, float]:
+    """A cluster's consensus set: the highest mean z-score over its programs.
+
+    Averaging the z-score profiles of the runs' units, rather than counting their winners, keeps
+    near-ties between overlapping sets (allograft rejection, interferon gamma, complement) from
+    flipping the label. The set is kept when it is significant on the cluster's unit in at least
+    ``min_votes`` of all runs; returns it (or ``""``) and that share.
+    """
+    if not len(units):
+        return "", 0.0
+    pairs = list(zip(scores, units.tolist(), strict=True))
+    z = np.mean([np.nan_to_num(s.zscore[:, u], nan=-np.inf) for s, u in pairs], axis=0)
+    if not np.isfinite(z).any():
+        return "", 0.0
+    best = int(np.argmax(z))
+    carried = {
+        int(r) for (s, u), r in zip(pairs, runs.tolist(), strict=True) if s.significant[best, u]
+    }
+    share = len(carried) / n_runs
+    return (scores[0].names[best] if share >= min_votes else ""), share
+
+
+def _labels(run: AnnData, sets: dict, device: str) -> SetScores:
+    """A run's gene-set z-scores per unit (whole-data saliency and impact), and significance."""
     saliency(run, device=device, progress=False)
     geneset_impact(run, sets, device=device, progress=False)
-    table = run.uns["geneset_impact"]["units"]
-    carried = table["status"] == CARRIES
-    return {
-        int(u): str(s)
-        for u, s in zip(table.index[carried], table["gene_set"][carried], strict=True)
-    }
+    e = run.uns["geneset_impact"]
+    sig = significant(e["padj"].to_numpy(), e["padj_trimmed"].to_numpy(), ALPHA)
+    return SetScores(list(e["zscore"].index), e["zscore"].to_numpy(), np.asarray(sig))
 
 
 def _with_model(data: AnnData, model: StoredModel) -> AnnData:
