@@ -244,16 +244,18 @@ def _vote(
 
     Averaging the z-score profiles of the runs' units, rather than counting their winners, keeps
     near-ties between overlapping sets (allograft rejection, interferon gamma, complement) from
-    flipping the label. The set is kept when it is significant on the cluster's unit in at least
-    ``min_votes`` of all runs; returns it (or ``""``) and that share.
+    flipping the label; inactive units (no z-scores) do not vote. The set is kept when it is
+    significant on the cluster's unit in at least ``min_votes`` of all runs; returns it (or
+    ``""``) and that share.
     """
     if not len(units):
         return "", 0.0
     pairs = list(zip(scores, units.tolist(), strict=True))
-    z = np.mean([np.nan_to_num(s.zscore[:, u], nan=-np.inf) for s, u in pairs], axis=0)
-    if not np.isfinite(z).any():
+    z = np.stack([s.zscore[:, u] for s, u in pairs])
+    z = z[np.isfinite(z).any(axis=1)]  # inactive units have no z-scores: they do not vote
+    if not len(z):
         return "", 0.0
-    best = int(np.argmax(z))
+    best = int(np.argmax(np.nanmean(z, axis=0)))
     carried = {
         int(r) for (s, u), r in zip(pairs, runs.tolist(), strict=True) if s.significant[best, u]
     }
