@@ -1,4 +1,4 @@
-"""Run by tests/test_scale.py under torchrun: data-parallel training with 2 CPU processes."""
+"""Run by tests/tl/test_large_data.py under torchrun: data-parallel training with 2 CPU processes."""
 
 import json
 import sys
