@@ -1,4 +1,4 @@
-"""Run by tests/tl/test_large_data.py under torchrun: data-parallel training with 2 CPU processes."""
+"""Run by tests/tl/test_large_data.py under torchrun: data-parallel training, 2 CPU processes."""
 
 import json
 import sys
