@@ -24,8 +24,6 @@ TEXTS = {
     "model_key": """model_key
     ``key_added`` of the model (from :func:`scsaliency.tl.ortho_ae` or
     :func:`scsaliency.tl.transfer`).""",
-    "impact_key": """key
-    ``key_added`` of :func:`scsaliency.tl.geneset_impact`.""",
     "show_save": """show, save, return_fig
     As in scanpy: ``show`` the figure (``None``: when ``sc.settings.autoshow`` and an
     interactive backend); ``save`` it to a path (``True``: ``sc.settings.figdir`` with the

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._stored import programs_of
+from ._stored import program_counts
 
 
 def program_vectors(entry: Mapping) -> np.ndarray:
@@ -21,11 +21,10 @@ def program_vectors(entry: Mapping) -> np.ndarray:
 
     ``entry`` is an up-to-date stored model with the additive decoder.
     """
-    fold = programs_of(entry)
-    if fold is None:
+    counts = program_counts(entry)
+    if counts is None:
         raise ValueError("The mlp decoder has no gene programs to compare.")
-    scale = np.asarray(entry["weights"]["decoder.gene_scale"], dtype=np.float64)
-    v = np.sqrt(fold.astype(np.float64) * scale)
+    v = np.sqrt(counts)
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 

@@ -104,13 +104,7 @@ class StoredModel:
 
     def programs_on_var(self) -> np.ndarray | None:
         """:meth:`programs` laid out as ``adata``'s genes x units (NaN for genes not modelled)."""
-        prog = self.programs()
-        if prog is None:
-            return None
-        out = np.full((self.adata.n_vars, prog.shape[0]), np.nan, dtype=np.float32)
-        ok = self.genes >= 0
-        out[self.genes[ok]] = prog[:, ok].T
-        return out
+        return programs_on_var(self.entry, self.genes, self.adata.n_vars)
 
     def counts(self, layer: str | None = None) -> CellMatrix:
         """The model genes' counts of ``X`` or ``layer``, checked to be counts.
@@ -130,6 +124,32 @@ def programs_of(entry: Mapping) -> np.ndarray | None:
     if str(entry["params"]["decoder"]) != "additive" or "decoder.P" not in weights:
         return None
     return np.abs(np.asarray(weights["decoder.P"], dtype=np.float32))
+
+
+def program_counts(entry: Mapping) -> np.ndarray | None:
+    """Units x model genes: the expected counts each unit adds per unit of activity, or ``None``.
+
+    The fold changes of :func:`programs_of` times each gene's mean rate (float64).
+    """
+    fold = programs_of(entry)
+    if fold is None:
+        return None
+    scale = np.asarray(entry["weights"]["decoder.gene_scale"], dtype=np.float64)
+    return fold.astype(np.float64) * scale
+
+
+def programs_on_var(entry: Mapping, genes: np.ndarray, n_vars: int) -> np.ndarray | None:
+    """:func:`programs_of` laid out as ``n_vars`` genes x units (``None`` for the mlp decoder).
+
+    ``genes`` gives each model gene's column (``-1``: absent); genes not modelled are NaN.
+    """
+    prog = programs_of(entry)
+    if prog is None:
+        return None
+    out = np.full((n_vars, prog.shape[0]), np.nan, dtype=np.float32)
+    ok = genes >= 0
+    out[genes[ok]] = prog[:, ok].T
+    return out
 
 
 def stored_module(adata: AnnData, key: str) -> OrthoAE:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._stored import StoredModel
+from .._stored import StoredModel, program_counts
 
 
 def programs(adata: AnnData, key: str = "ortho_ae", *, n_top: int | None = None) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def programs(adata: AnnData, key: str = "ortho_ae", *, n_top: int | None = None)
             f"The model in adata.uns[{key!r}] has the mlp decoder, which has no gene programs; "
             "train with decoder='additive' (the default) for programs."
         )
-    scale = np.asarray(model.entry["weights"]["decoder.gene_scale"], dtype=np.float32)
+    counts = program_counts(model.entry)
     n_units, n_genes = fold.shape
     order = np.argsort(-fold, axis=1, kind="stable")
     keep = n_genes if n_top is None else min(int(n_top), n_genes)
@@ -54,7 +54,7 @@ def programs(adata: AnnData, key: str = "ortho_ae", *, n_top: int | None = None)
             "unit": rows.astype(np.int64),
             "gene": model.var_names[cols],
             "fold_change": fold[rows, cols],
-            "counts": fold[rows, cols] * scale[cols],
+            "counts": counts[rows, cols].astype(np.float32),
             "rank": np.tile(np.arange(1, keep + 1), n_units).astype(np.int64),
         }
     )

@@ -13,7 +13,7 @@ from anndata import AnnData
 
 from .. import _validate
 from .._docs import doc_params
-from .._stored import FORMAT_VERSION, StoredModel, module_to_uns
+from .._stored import FORMAT_VERSION, module_to_uns, programs_on_var
 from ..nn.inference import embed
 from ..nn.network import DECODERS, OrthoAE
 from ..nn.start import PROGRAM_INITS, program_profiles, sample_counts
@@ -247,7 +247,7 @@ def ortho_ae(
         layer=layer,
     )
     adata.uns[key_added] = _model_entry(module, result, params, adata.var_names[genes])
-    programs = StoredModel.load(adata, key_added).programs_on_var()
+    programs = programs_on_var(adata.uns[key_added], genes, adata.n_vars)
     if programs is not None:
         adata.varm[key_added + "_programs"] = programs
     return adata if copy else None
