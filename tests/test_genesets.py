@@ -65,3 +65,27 @@ def test_gene_sets_of_another_species_warn():
         ss.genesets.match(
             {k: [g.capitalize() for g in v] for k, v in human_sets.items()}, mouse, min_size=2
         )
+
+
+@pytest.mark.parametrize(
+    ("gene_sets", "match"),
+    [
+        (["CD3E", "CD3D"], r"a list of genes is one set.*\{'my_set': \['CD3E', 'CD3D'\]\}"),
+        ({"S": "CD3E"}, r"Gene set 'S' is 'CD3E'.*\{'S': \['CD3E'\]\}"),
+        ({"S": None}, "Gene set 'S' is None"),
+        (None, "gene_sets is None"),
+        (3, "Cannot read gene sets from int"),
+    ],
+)
+def test_gene_sets_that_are_not_sets_get_our_message(gene_sets, match):
+    # Issue 27: a list said only "Cannot read gene sets from a list"; {"S": "CD3E"} became
+    # the four one-letter genes C, D, 3, E.
+    with pytest.raises(TypeError, match=match):
+        as_dict(gene_sets)
+
+
+def test_unknown_keywords_are_refused_with_a_suggestion():
+    with pytest.raises(TypeError, match="'n_gene' \\(did you mean 'n_genes'\\?\\)"):
+        as_dict("dmap", n_gene=20)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        as_dict("hallmark_human", n_genes=20)

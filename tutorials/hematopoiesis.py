@@ -39,12 +39,7 @@ plt.show()
 # ## Progenitors against the rest, and against GMPs
 
 # %%
-ss.pl.impact_diff(
-    adata,
-    "cell_type",
-    "Multipotent progenitors",
-    show=False,
-)
+ss.pl.impact_diff(adata, "Multipotent progenitors", groupby="cell_type", show=False)
 plt.show()
 d = ss.get.impact_diff(adata, "Multipotent progenitors", "GMP")
 best = d.loc[d.groupby("gene_set")["diff"].idxmax()].sort_values("diff", ascending=False)

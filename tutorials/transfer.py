@@ -111,5 +111,5 @@ print(f"the difference across data sets is {ratio:.0f} times smaller than across
 summary
 
 # %%
-ss.pl.impact_diff(both, "type_in_set", "NK in A", "NK in B", show=False)
+ss.pl.impact_diff(both, "NK in A", "NK in B", show=False)
 plt.show()

@@ -6,12 +6,26 @@ and the plots (unit labels, the diagonal order of the heatmap). Knows nothing of
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 #: What ``status`` says of a unit (``UNSTABLE``: measured by ``tl.stability``, set on reading).
 CARRIES, NO_SET, INACTIVE = "carries a set", "no significant set", "inactive"
 UNSTABLE = "unstable"
+_PREFIXES = ("HALLMARK_", "DMAP_", "MARKERS_")
+
+
+def clean_name(name: str, strip_prefix: bool = True) -> str:
+    """``HALLMARK_TNFA_SIGNALING_VIA_NFKB`` -> ``TNFA SIGNALING VIA NFKB`` (figures, report)."""
+    if strip_prefix:
+        for p in _PREFIXES:
+            if name.startswith(p):
+                name = name[len(p) :]
+                break
+        name = re.sub(r"_+", " ", name).strip()
+    return name
 
 
 def standardise_rows(impact: pd.DataFrame, units: list[str]) -> pd.DataFrame:

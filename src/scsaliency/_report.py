@@ -14,6 +14,9 @@ from string import Template
 import pandas as pd
 from anndata import AnnData
 
+from ._labels import CARRIES, UNSTABLE, clean_name
+from ._results import units_table
+
 
 def write_report(
     out: Path,
@@ -42,11 +45,11 @@ def write_report(
         gene_sets=", ".join(map(html.escape, gene_sets)),
         groupby=html.escape(str(groupby)),
         links=links,
-        top_sets=_top_sets(e),
+        carried=_carried_units(adata),
         groups=_group_section(diffs),
         figures="".join(
-            f"<figure><img src='{f}' style='max-width:100%'><figcaption>"
-            f"{html.escape(c)}</figcaption></figure>"
+            f"<figure><div class='fig'><a href='{f}'><img src='{f}' alt='{html.escape(c)}'>"
+            f"</a></div><figcaption>{html.escape(c)}</figcaption></figure>"
             for f, c in figures.items()
         ),
     )
@@ -84,16 +87,30 @@ def _model_line(adata: AnnData) -> str:
     return model
 
 
-def _top_sets(e: Mapping) -> str:
-    """Table rows: the ten sets with the highest z-score on any unit."""
-    z = e["zscore"]
-    best_unit = z.idxmax(axis=1, skipna=True)
-    top = z.max(axis=1).sort_values(ascending=False).head(10)
-    return "<tr><th>gene set</th><th>unit</th><th>z</th><th>padj</th></tr>" + "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{best_unit[k]}</td><td>{v:.2f}</td>"
-        f"<td>{e['padj'].loc[k, best_unit[k]]:.2g}</td></tr>"
-        for k, v in top.items()
-    )
+def _carried_units(adata: AnnData) -> str:
+    """Table rows: the units that carry a set, strongest first, read from the units table.
+
+    The same rule as :func:`scsaliency.get.units` and the heatmap's labels: a set is shown
+    with the unit whose label it is, never with a unit whose label is another set.
+    """
+    table = units_table(adata)
+    if table is None:
+        return "<tr><td>no units table: run tl.geneset_impact again</td></tr>"
+    carried = table[table["status"].isin([CARRIES, UNSTABLE]) & (table["gene_set"] != "")]
+    carried = carried[carried["label"] != carried.index + f": {UNSTABLE}"]
+    has_stability = carried["stability"].notna().any()
+    head = "<tr><th>unit</th><th>gene set</th><th>z</th><th>padj</th><th>runner-up</th>"
+    head += "<th>stability</th></tr>" if has_stability else "</tr>"
+    rows = ""
+    for unit, r in carried.sort_values("score", ascending=False).iterrows():
+        name = clean_name(r["consensus_set"] or r["gene_set"])
+        name += " (unstable)" if r["status"] == UNSTABLE else ""
+        rows += (
+            f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{r['zscore']:.2f}</td>"
+            f"<td>{r['padj']:.2g}</td><td>{html.escape(clean_name(r['second_set']))}</td>"
+            + (f"<td>{r['stability']:.2f}</td></tr>" if has_stability else "</tr>")
+        )
+    return head + (rows or "<tr><td colspan='5'>no unit carries a significant set</td></tr>")
 
 
 def _group_section(diffs: Sequence[pd.DataFrame]) -> str:
@@ -104,7 +121,7 @@ def _group_section(diffs: Sequence[pd.DataFrame]) -> str:
     for d in diffs:
         best = d.loc[d.groupby("gene_set")["diff"].idxmax()].nlargest(3, "diff")
         cells = "; ".join(
-            f"{html.escape(r.gene_set)} (unit {r.unit}, padj {r.padj:.1g})"
+            f"{html.escape(clean_name(r.gene_set))} (unit {r.unit}, padj {r.padj:.1g})"
             for r in best.itertuples()
         )
         rows += f"<tr><td>{html.escape(str(d.attrs['group1']))}</td><td>{cells}</td></tr>"

@@ -6,7 +6,7 @@ Every error names the problem and what to do about it. Nothing here modifies the
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,9 +57,14 @@ def matrix_name(layer: str | None) -> str:
 
 
 def var_mask(adata: AnnData, mask_var: str | Sequence[bool] | np.ndarray | None) -> np.ndarray:
-    """Resolve ``mask_var`` as :func:`scanpy.pp.pca` does: a ``var`` column or a boolean mask."""
+    """Resolve ``mask_var`` as :func:`scanpy.pp.pca` does: a ``var`` column or a boolean mask.
+
+    ``None`` is ``"highly_variable"`` when ``adata.var`` has that column, else every gene.
+    """
     if mask_var is None:
-        return np.ones(adata.n_vars, dtype=bool)
+        if "highly_variable" not in adata.var.columns:
+            return np.ones(adata.n_vars, dtype=bool)
+        mask_var = "highly_variable"
     if isinstance(mask_var, str):
         if mask_var not in adata.var.columns:
             raise KeyError(
@@ -185,3 +190,13 @@ def group_codes(adata: AnnData, groupby: str | None) -> tuple[np.ndarray | None,
     if len(labels.cat.categories) == 0:
         raise ValueError(f"obs[{groupby!r}] has no labelled cells.")
     return labels.cat.codes.to_numpy().astype(np.int64), [str(c) for c in labels.cat.categories]
+
+
+def check_stored_groupby(entry: Mapping, key: str, groupby: str | None) -> None:
+    """Check that a stored impact was grouped by ``groupby`` (``None``: whatever it was)."""
+    stored = entry.get("params", {}).get("groupby")
+    if groupby is not None and stored != groupby:
+        raise ValueError(
+            f"uns[{key!r}] was computed with groupby={stored!r}, not {groupby!r}; "
+            f"run tl.geneset_impact(adata, ..., groupby={groupby!r}) or leave groupby out."
+        )

@@ -264,7 +264,7 @@ def _figures(adata: AnnData, groupby: str | None, out: Path) -> dict[str, str]:
         for g in adata.uns["geneset_impact"]["groups"]:
             safe = "".join(c if c.isalnum() else "_" for c in g)
             name = f"impact_diff_{safe}.png"
-            pl.impact_diff(adata, groupby, g, save=out / name, show=False)
+            pl.impact_diff(adata, g, groupby=groupby, save=out / name, show=False)
             plt.close("all")
             figures[name] = f"{g} against the rest"
     return figures

@@ -10,7 +10,7 @@ or mouse, told from the gene symbols), ``"dmap"`` (hematopoietic signatures, see
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +70,50 @@ def load_resource(name: str, var_names: Sequence[str], **kwargs) -> dict[str, li
     )
 
 
+def resource_options(gene_sets) -> tuple[str, ...]:
+    """Keyword arguments the resource ``gene_sets`` names takes (``"dmap"``'s); else none."""
+    if isinstance(gene_sets, str) and gene_sets.lower() == "dmap":
+        import inspect
+
+        from .datasets import dmap_signatures
+
+        return tuple(inspect.signature(dmap_signatures).parameters)
+    return ()
+
+
+def check_options(gene_sets, kwargs: Mapping, *, caller: str, known: Sequence[str] = ()) -> None:
+    """Refuse keyword arguments that neither ``caller`` nor the resource takes.
+
+    ``known`` are the caller's own parameters, used to suggest the one a typo meant.
+    """
+    allowed = resource_options(gene_sets)
+    unknown = [k for k in kwargs if k not in allowed]
+    if not unknown:
+        return
+    import difflib
+
+    hints = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, [*known, *allowed], n=1)
+        hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    takes = f" {gene_sets!r} takes {', '.join(allowed)}." if allowed else ""
+    raise TypeError(
+        f"{caller}() got unexpected keyword arguments: {', '.join(hints)}. Extra keyword "
+        f"arguments go to a gene-set resource that takes them ('dmap': n_genes, "
+        f"min_log2_diff).{takes}"
+    )
+
+
 def as_dict(
     gene_sets: GeneSetsLike, var_names: Sequence[str] = (), **kwargs
 ) -> dict[str, list[str]]:
     """Any accepted form of gene sets as ``{name: genes}``."""
+    if gene_sets is None:
+        raise TypeError(
+            "gene_sets is None: pass a dict name -> genes, a GMT path, a resource name such as "
+            "'hallmark', or a DataFrame with source/target columns."
+        )
+    check_options(gene_sets, kwargs, caller="as_dict")
     if isinstance(gene_sets, pd.DataFrame):
         missing = {"source", "target"} - set(gene_sets.columns)
         if missing:
@@ -85,13 +125,33 @@ def as_dict(
             for k, v in gene_sets.groupby("source", sort=False, observed=True)["target"]
         }
     if isinstance(gene_sets, Mapping):
-        return {str(k): list(dict.fromkeys(map(str, v))) for k, v in gene_sets.items()}
+        return {str(k): _genes_of(k, v) for k, v in gene_sets.items()}
     if isinstance(gene_sets, (str, Path)):
         p = Path(gene_sets)
         if p.suffix.lower() == ".gmt" or p.is_file():
             return read_gmt(p)
         return load_resource(str(gene_sets), var_names, **kwargs)
-    raise TypeError(f"Cannot read gene sets from a {type(gene_sets).__name__}.")
+    if isinstance(gene_sets, (list, tuple, np.ndarray, pd.Index, pd.Series)):
+        shown = list(gene_sets[:3]) if len(gene_sets) else []
+        raise TypeError(
+            f"gene_sets is a {type(gene_sets).__name__} ({shown}...); a list of genes is one "
+            f"set without a name. Pass a dict, e.g. {{'my_set': {shown}}}, a GMT path, a "
+            "resource name such as 'hallmark', or a DataFrame with source/target columns."
+        )
+    raise TypeError(
+        f"Cannot read gene sets from {type(gene_sets).__name__}: pass a dict name -> genes, a "
+        "GMT path, a resource name such as 'hallmark', or a DataFrame with source/target columns."
+    )
+
+
+def _genes_of(name, genes) -> list[str]:
+    """The genes of one set of a dict, refusing a string (which would split into letters)."""
+    if isinstance(genes, (str, bytes)) or not isinstance(genes, Iterable):
+        raise TypeError(
+            f"Gene set {name!r} is {genes!r}, not a list of genes; write "
+            f"{{{str(name)!r}: [{genes!r}]}} for a one-gene set, or list its genes."
+        )
+    return list(dict.fromkeys(map(str, genes)))
 
 
 def in_sets(var_names: Sequence[str], gene_sets: Mapping[str, Sequence[str]]) -> np.ndarray:

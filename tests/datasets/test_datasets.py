@@ -105,6 +105,44 @@ def test_missing_file_without_data_dir_names_the_variable(tmp_path, monkeypatch)
         ss.datasets.fetch("dmap")
 
 
+def _offline(monkeypatch, tmp_path):
+    """No data directory, an empty cache, and every download failing as it does offline."""
+    import urllib.error
+
+    import pooch
+    import scanpy as sc
+
+    def fail(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.delenv(_registry.DATA_DIR_VAR, raising=False)
+    monkeypatch.setenv(_registry.CACHE_DIR_VAR, str(tmp_path / "cache"))
+    monkeypatch.setattr(pooch, "retrieve", fail)
+    monkeypatch.setattr(sc.datasets, "pbmc3k", fail)
+    monkeypatch.setattr(sc.datasets, "paul15", fail)
+
+
+@pytest.mark.parametrize("load", [ss.datasets.pbmc3k, ss.datasets.paul15])
+def test_offline_data_set_is_one_sentence_of_ours(load, tmp_path, monkeypatch):
+    # Issue 27: a bare URLError from scanpy's download before.
+    _offline(monkeypatch, tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        load()
+    text = str(err.value)
+    assert "SCSALIENCY_DATA_DIR" in text and "_counts.h5ad" in text and "failed" in text
+    assert "name resolution" in text and err.value.__suppress_context__  # no chained traceback
+
+
+def test_offline_hallmark_names_msigdb_and_chains_nothing(tmp_path, monkeypatch):
+    _offline(monkeypatch, tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        ss.genesets.as_dict("hallmark", ["CD3E", "CD3D"])
+    text = str(err.value)
+    assert "hallmark_human_2025.gmt" in text and "SCSALIENCY_DATA_DIR" in text
+    assert "gsea-msigdb.org" in text and "scLucid" not in text.split("failed")[1]
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
 @requires_pbmc
 def test_loaders():
     a = ss.datasets.pbmc3k()

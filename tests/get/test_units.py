@@ -96,3 +96,15 @@ def test_units_table_round_trips(planted, tmp_path):
     path = tmp_path / "p.h5ad"
     planted.write_h5ad(path)
     pd.testing.assert_frame_equal(ss.get.units(ad.read_h5ad(path)), ss.get.units(planted))
+
+
+def test_every_get_table_has_integer_units(planted):
+    # Issue 27: int64 in get.units, strings elsewhere, so the tables did not join.
+    a = planted.copy()
+    tables = [ss.get.units(a), ss.get.impact(a), ss.get.saliency(a), ss.get.programs(a)]
+    if "groups" in a.uns["geneset_impact"]:
+        tables.append(ss.get.impact_diff(a, str(a.uns["geneset_impact"]["groups"][0])))
+    for t in tables:
+        assert t["unit"].dtype == np.int64, t.columns
+    joined = ss.get.impact(a).merge(ss.get.units(a)[["unit", "label"]], on="unit")
+    assert len(joined) == len(ss.get.impact(a))

@@ -86,17 +86,28 @@ def test_impact_heatmap_groups(pbmc_results, tmp_path):
 
 
 def test_impact_diff_plot(pbmc_results, tmp_path):
-    ax = ss.pl.impact_diff(pbmc_results, "cell_type", "NK", show=False, save=tmp_path / "d.png")
+    ax = ss.pl.impact_diff(
+        pbmc_results, "NK", groupby="cell_type", show=False, save=tmp_path / "d.png"
+    )
     assert ax.get_title().startswith("NK (n=155) vs rest (n=2483)")
-    assert ax.images[0].get_clim() == (-1, 1)
+    assert "Welch" in ax.get_title() and "overstate" in ax.get_title()
+    low, high = ax.images[0].get_clim()
+    shown = ax.images[0].get_array()
+    assert low == -high and np.isclose(high, np.abs(shown).max())  # centred, spans the data
+    # Both groups on one scale: a scaled difference has the sign of the difference. Before,
+    # each group was min-max scaled on its own, and 98 % of NK's pairs came out negative.
+    d = ss.get.impact_diff(pbmc_results, "NK")
+    assert (np.sign(d["scaled_diff"]) == np.sign(d["diff"])).all()
+    span = np.ptp(np.r_[d["impact1"], d["impact2"]])
+    assert np.allclose(d["scaled_diff"] * span, d["diff"])
     assert ax.images[0].get_cmap().name.startswith("RdBu")
     data = ax.images[0].get_array()
     assert np.ma.is_masked(data) and data.count() > 0  # low-impact cells greyed, others shown
     assert (tmp_path / "d.png").exists()
-    ax = ss.pl.impact_diff(pbmc_results, "cell_type", "NK", "B", mask_low=False, show=False)
+    ax = ss.pl.impact_diff(pbmc_results, "NK", "B", groupby="cell_type", mask_low=False, show=False)
     assert "vs B (n=344)" in ax.get_title()
     with pytest.raises(ValueError, match="groupby='cell_type', not 'other'"):
-        ss.pl.impact_diff(pbmc_results, "other", "NK", show=False)
+        ss.pl.impact_diff(pbmc_results, "NK", groupby="other", show=False)
 
 
 def test_training_history(pbmc_results, tmp_path):
@@ -148,7 +159,7 @@ def test_plots_use_unit_labels(planted):
     ss.tl.geneset_impact(
         b, b.uns["synthetic"]["gene_sets"], n_null=50, groupby="prog0", progress=False
     )
-    ax = ss.pl.impact_diff(b, "prog0", "on", show=False)
+    ax = ss.pl.impact_diff(b, "on", groupby="prog0", show=False)
     assert any(": program0" in t.get_text() for t in ax.get_xticklabels())
     plt.close("all")
     b.obsm["X_umap"] = np.asarray(b.obsm["X_ortho_ae"][:, :2])
@@ -171,3 +182,14 @@ def test_plot_and_data_bad_parameters(grouped):
     fresh = ss.datasets.synthetic(n_cells=50, n_genes=200)
     with pytest.raises(KeyError, match="No training history.*Run scsaliency.tl.ortho_ae"):
         ss.pl.training_history(fresh, show=False)
+
+
+def test_titles_say_what_is_shown(pbmc_results):
+    # Issue 27: the scaled and the z-score heatmaps had the same title; the loss went below 0
+    # without saying why.
+    z = ss.pl.impact_heatmap(pbmc_results, show=False).get_title()
+    scaled = ss.pl.impact_heatmap(pbmc_results, values="scaled", show=False).get_title()
+    assert z != scaled and "z-score" in z and "min-max" in scaled
+    axes = ss.pl.training_history(pbmc_results, show=False)
+    assert "log(k!)" in axes[0].get_ylabel()
+    plt.close("all")

@@ -128,3 +128,11 @@ def test_geneset_impact_bad_parameters(grouped, kwargs, message):
         ss.tl.geneset_impact(
             grouped.copy(), grouped.uns["synthetic"]["gene_sets"], progress=False, **kwargs
         )
+
+
+def test_misspelt_keyword_is_an_error_not_ignored(grouped):
+    # Issue 27: **resource_kwargs swallowed groupy="group" and ran without groups.
+    with pytest.raises(TypeError, match="'groupy' \\(did you mean 'groupby'\\?\\)"):
+        ss.tl.geneset_impact(
+            grouped.copy(), grouped.uns["synthetic"]["gene_sets"], groupy="group", progress=False
+        )

@@ -361,3 +361,13 @@ def test_no_cells_is_named_as_such(counts):
 def test_ortho_ae_bad_parameters(counts, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ss.tl.ortho_ae(counts, progress=False, **kwargs)
+
+
+def test_mask_var_defaults_to_highly_variable_as_pca(counts):
+    # Issue 27: a scanpy user expects sc.pp.pca's convention.
+    counts.var["highly_variable"] = np.arange(counts.n_vars) < 50
+    ss.tl.ortho_ae(counts, **FAST)
+    assert list(counts.uns["ortho_ae"]["var_names"]) == list(counts.var_names[:50])
+    del counts.var["highly_variable"]
+    ss.tl.ortho_ae(counts, **FAST)
+    assert len(counts.uns["ortho_ae"]["var_names"]) == counts.n_vars

@@ -6,7 +6,7 @@ import anndata as ad
 import numpy as np
 from anndata import AnnData
 
-from ._registry import entry, local_path
+from ._registry import entry, local_path, missing
 
 
 def _provenance(name: str, adata: AnnData, *, exact: bool) -> AnnData:
@@ -43,9 +43,7 @@ def pbmc3k() -> AnnData:
     path = local_path("pbmc3k")
     if path is not None:
         return _provenance("pbmc3k", ad.read_h5ad(path), exact=True)
-    import scanpy as sc
-
-    adata = sc.datasets.pbmc3k()
+    adata = _scanpy_download("pbmc3k")
     adata.var_names_make_unique()
     adata = adata[:, np.asarray((adata.X > 0).sum(0)).ravel() >= 3].copy()
     return _provenance("pbmc3k", adata, exact=False)
@@ -66,9 +64,17 @@ def paul15() -> AnnData:
     path = local_path("paul15")
     if path is not None:
         return _provenance("paul15", ad.read_h5ad(path), exact=True)
+    return _provenance("paul15", _scanpy_download("paul15"), exact=False)
+
+
+def _scanpy_download(name: str) -> AnnData:
+    """Scanpy's copy of a data set (a download); offline, one message of ours."""
     import scanpy as sc
 
-    return _provenance("paul15", sc.datasets.paul15(), exact=False)
+    try:
+        return getattr(sc.datasets, name)()
+    except OSError as err:  # urllib's URLError and HTTPError are OSErrors
+        raise FileNotFoundError(missing(name, entry(name)["download"]["url"], err)) from None
 
 
 def load(name: str) -> AnnData:

@@ -126,16 +126,31 @@ def fetch(name: str) -> Path:
                 )
             )
         except Exception as err:  # network errors come in many types
-            raise FileNotFoundError(_missing(name, e, f" The download failed: {err}")) from err
-    raise FileNotFoundError(_missing(name, e, ""))
+            # One sentence of ours, not the network library's chain of tracebacks.
+            raise FileNotFoundError(missing(name, dl["url"], err)) from None
+    raise FileNotFoundError(missing(name))
 
 
-def _missing(name: str, e: dict, extra: str) -> str:
-    return (
-        f"Data file {e['file']!r} ({name}) not found. Set the environment variable "
-        f"{DATA_DIR_VAR} to a directory that holds it (source: {e.get('source')}), or put it in "
-        f"{cache_dir()}.{extra}"
+def missing(name: str, url: str | None = None, err: BaseException | None = None) -> str:
+    """One message for a file that is neither local nor downloadable: what, where, what to do."""
+    e = entry(name)
+    origin = e.get("official") or e.get("source")
+    tried = (
+        f" Downloading it from {url} failed ({type(err).__name__}: {_reason(err)})."
+        if url is not None
+        else ""
     )
+    return (
+        f"{name}: the file {e['file']!r} is not in the cache {str(cache_dir())!r} and "
+        f"{DATA_DIR_VAR} is not set.{tried} Put the file in a folder and set {DATA_DIR_VAR} "
+        f"to that folder (it comes from {origin})."
+    )
+
+
+def _reason(err: BaseException | None) -> str:
+    """The innermost reason of a network error (urllib's URLError wraps an OSError)."""
+    reason = getattr(err, "reason", None) or err
+    return str(reason).strip() or type(reason).__name__
 
 
 # Resolve a relative data directory once, in the process that reads it first (see data_dir).

@@ -70,6 +70,7 @@ def impact_diff(
     group2: str = "rest",
     key: str = "geneset_impact",
     *,
+    groupby: str | None = None,
     test: Literal["auto", "samples", "cells"] = "auto",
     min_cells: int = 3,
     min_samples: int = 3,
@@ -87,6 +88,9 @@ def impact_diff(
         Another group, or ``"rest"`` (all other labelled cells).
     key
         The impact's ``key_added``.
+    groupby
+        The ``obs`` column the impact was grouped by; when given, it is checked against the
+        stored one (``None``: the stored one, whatever it is).
     test
         What the replicates are. ``"samples"``: the pseudobulks, i.e. the mean per-cell impact
         of a group's cells in each sample of ``sample_key``. When at least ``min_samples``
@@ -108,17 +112,23 @@ def impact_diff(
 
     Returns
     -------
-    One row per (gene set, unit): ``gene_set``, ``unit``, ``impact1``, ``impact2`` (mean
-    per-cell impact in each group; with ``"samples"``, the mean of the tested samples'
-    pseudobulks), ``diff`` (``impact1 - impact2``), ``scaled_diff`` (the paper's scaled
-    difference: each group's sets x units table min-max scaled to [0, 1], then subtracted, so
-    in [-1, 1]), ``t`` and ``pval`` (two-sided, from the test above) and ``padj``
-    (Benjamini-Hochberg over all rows). ``df.attrs`` holds the group names, ``n1``/``n2``
-    (cells), ``test`` (which test ran, in words) and with samples ``samples1``/``samples2``
-    (samples tested).
+    One row per (gene set, unit): ``gene_set``, ``unit`` (int, as in every table of
+    :mod:`scsaliency.get`), ``impact1``, ``impact2`` (mean per-cell impact in each group; with
+    ``"samples"``, the mean of the tested samples' pseudobulks), ``diff`` (``impact1 -
+    impact2``), ``scaled_diff`` (``diff`` over the range of both groups' sets x units tables
+    together, i.e. both min-max scaled on one common scale, so in [-1, 1] with 0 for no
+    difference; the paper scaled each group's table on its own, which shifts every pair of a
+    group whose largest impact is high, so that nearly every unit looked lower in a small
+    group), ``effect_size`` (``diff`` over the cells' pooled
+    standard deviation, Cohen's d: how far apart the groups are relative to the spread within
+    them, defined when no test can run), ``t`` and ``pval`` (two-sided, from the test above)
+    and ``padj`` (Benjamini-Hochberg over all rows). ``df.attrs`` holds the group names,
+    ``n1``/``n2`` (cells), ``test`` (which test ran, in words) and with samples
+    ``samples1``/``samples2`` (samples tested).
     """
     e = impact_entry(adata, key)
     _check_args(e, key, test=test, min_cells=min_cells, min_samples=min_samples)
+    _validate.check_stored_groupby(e, key, groupby)
     use_samples = test == "samples" or (test == "auto" and "sample_mean" in e)
     i, j = _group_indices(adata, e, group1, group2)
     n = np.asarray(e["group_n"])
@@ -131,7 +141,7 @@ def impact_diff(
         attrs.update(samples1=s1, samples2=s2, sample_key=e["params"]["sample_key"])
     else:
         m1, m2, t, p, name = _cells_test(e, i, j, min_cells, (group1, group2))
-    df = _long_table(e, m1, m2, t, p)
+    df = _long_table(e, m1, m2, t, p, _cohens_d(e, i, j))
     df.attrs.update(
         group1=group1,
         group2=group2,
@@ -207,19 +217,35 @@ def _cells_test(e: Mapping, i: int, j: list[int], min_cells: int, names: tuple[s
     return m1, m2, t, p, "cells, Welch's t-test"
 
 
-def _long_table(e: Mapping, m1, m2, t, p) -> pd.DataFrame:
+def _cohens_d(e: Mapping, i: int, j: list[int]) -> np.ndarray:
+    """Difference of the cell means over the pooled per-cell standard deviation."""
+    n = np.asarray(e["group_n"])
+    mean, var = np.asarray(e["group_mean"]), np.asarray(e["group_var"])
+    m2, v2, n2 = _pooled(mean, var, n, j)
+    n1 = float(n[i])
+    pooled = ((n1 - 1) * var[i] + (n2 - 1) * v2) / max(n1 + n2 - 2, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = (mean[i] - m2) / np.sqrt(pooled)
+    return np.where(pooled > 0, d, np.nan)
+
+
+def _long_table(e: Mapping, m1, m2, t, p, d) -> pd.DataFrame:
     """One row per (gene set, unit) with means, differences, statistics and BH-adjusted p."""
     sets = list(e["impact"].index)
-    units = list(e["impact"].columns)
+    units = [int(u) for u in e["impact"].columns]
     grid_set, grid_unit = np.meshgrid(sets, units, indexing="ij")
+    both = np.concatenate([np.ravel(m1), np.ravel(m2)])
+    span = np.nanmax(both) - np.nanmin(both) if np.isfinite(both).any() else 0.0
+    diff = m1 - m2
     df = pd.DataFrame(
         {
             "gene_set": grid_set.ravel(),
-            "unit": grid_unit.ravel(),
+            "unit": grid_unit.ravel().astype(np.int64),
             "impact1": m1.ravel(),
             "impact2": m2.ravel(),
-            "diff": (m1 - m2).ravel(),
-            "scaled_diff": (_stats.minmax(m1) - _stats.minmax(m2)).ravel(),
+            "diff": diff.ravel(),
+            "scaled_diff": (diff / span if span > 0 else np.zeros_like(diff)).ravel(),
+            "effect_size": np.asarray(d).ravel(),
             "t": np.asarray(t).ravel(),
             "pval": np.asarray(p).ravel(),
         }

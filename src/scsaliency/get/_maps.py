@@ -21,7 +21,8 @@ def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None)
 
     Returns
     -------
-    One row per (gene, unit) for the model's genes: ``gene``, ``unit``, ``saliency``.
+    One row per (gene, unit) for the model's genes: ``gene``, ``unit`` (int, as in every
+    table of :mod:`scsaliency.get`), ``saliency``.
     """
     wide = saliency_frame(adata, key)
     if group is not None:
@@ -33,4 +34,6 @@ def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None)
             raise KeyError(f"{group!r} is not a group (groups: {names}).")
         wide.iloc[:, :] = np.asarray(e["group_maps"])[names.index(group)]
     wide = wide.rename_axis(index="gene", columns="unit")
-    return wide.stack().rename("saliency").reset_index()
+    table = wide.stack().rename("saliency").reset_index()
+    table["unit"] = table["unit"].astype(np.int64)
+    return table

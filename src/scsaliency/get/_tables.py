@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from anndata import AnnData
 
@@ -18,13 +19,16 @@ def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
 
     Returns
     -------
-    One row per (gene set, unit): ``gene_set``, ``unit``, ``impact``, ``scaled`` and, if
+    One row per (gene set, unit): ``gene_set``, ``unit`` (int, as in every table of
+    :mod:`scsaliency.get`), ``impact``, ``scaled`` and, if
     computed, ``zscore``, ``pval``, ``padj``, ``pval_emp``.
     """
     e = impact_entry(adata, key)
     cols = [c for c in ("impact", "scaled", "zscore", "pval", "padj", "pval_emp") if c in e]
     long = [e[c].rename_axis(index="gene_set", columns="unit").stack().rename(c) for c in cols]
-    return pd.concat(long, axis=1).reset_index()
+    table = pd.concat(long, axis=1).reset_index()
+    table["unit"] = table["unit"].astype(np.int64)
+    return table
 
 
 def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:

@@ -193,7 +193,7 @@ def _group_panels(
         m = pd.DataFrame(scaled[np.ix_(ri, ci)], index=rows, columns=cols)
         d = get_impact_diff(adata, g, "rest", key=key)
         d = d.set_index(["gene_set", "unit"])
-        idx = pd.MultiIndex.from_product([rows, cols])
+        idx = pd.MultiIndex.from_product([rows, [int(c) for c in cols]])
         sel = d.loc[idx]
         sig = ((sel["padj"] < alpha) & (sel["scaled_diff"] >= min_diff)).to_numpy()
         im = draw(
@@ -260,7 +260,10 @@ def _whole_panel(
         col_labels=col_labels,
     )
     fig.colorbar(im, ax=ax, label=label, shrink=min(1, 6 / size[1]), pad=0.01)
-    title = "Gene-set impact on units"
+    title = {
+        "scaled impact": "Scaled gene-set impact on units (min-max over the whole table)",
+        "impact, standardised per set": "Gene-set impact on units, standardised per set",
+    }.get(label, "Gene-set impact on units, z-score against expression-matched random sets")
     if sig is not None:
         title += f"  (dot: padj < {alpha:g}, with and without the set's top gene)"
     ax.set_title(title, fontsize=9)

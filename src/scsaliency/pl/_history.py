@@ -51,7 +51,8 @@ def training_history(
     fig, axes = plt.subplots(1, 3, figsize=figsize or (12, 3.4), layout="constrained")
     axes[0].plot(epochs, hist["train_loss"], label="train")
     axes[0].plot(epochs, hist["val_loss"], label="validation")
-    axes[0].set(ylabel="Poisson NLL + penalty", title="Loss")
+    # torch's Poisson NLL leaves out the constant log(k!), so the loss can go below 0.
+    axes[0].set(ylabel="Poisson NLL without log(k!), per cell, + penalty", title="Loss")
     axes[0].legend(frameon=False)
     axes[1].plot(epochs, hist["ortho_penalty"], color="C2")
     axes[1].set(yscale="log", ylabel=r"$\|I - WW^T\|_F$", title="Orthogonality of weights")

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-_PREFIXES = ("HALLMARK_", "DMAP_", "MARKERS_")
+from .._labels import clean_name
 
-
-def clean_name(name: str, strip_prefix: bool = True) -> str:
-    """``HALLMARK_TNFA_SIGNALING_VIA_NFKB`` -> ``TNFA SIGNALING VIA NFKB``."""
-    if strip_prefix:
-        for p in _PREFIXES:
-            if name.startswith(p):
-                name = name[len(p) :]
-                break
-        name = re.sub(r"_+", " ", name).strip()
-    return name
+__all__ = ["clean_name", "finish", "grey_unstable", "unit_labels"]
 
 
 def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:

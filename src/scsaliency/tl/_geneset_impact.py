@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import torch
@@ -13,7 +15,7 @@ from .._labels import unit_table
 from .._results import saliency_frame
 from .._saliency_pass import run_pass
 from .._stored import StoredModel
-from ..genesets import GeneSetsLike, MatchedGeneSets, as_dict, match
+from ..genesets import GeneSetsLike, MatchedGeneSets, as_dict, check_options, match
 
 
 @doc_params("batch_size", "device", "progress", "copy")
@@ -86,7 +88,8 @@ def geneset_impact(
         Where results go (below).
     {copy}
     **resource_kwargs
-        Passed to the resource, e.g. ``n_genes`` for ``"dmap"``.
+        Passed to the resource, e.g. ``n_genes`` for ``"dmap"``; any other keyword is an error
+        that names the parameter it was probably meant to be.
 
     Returns
     -------
@@ -132,6 +135,8 @@ def geneset_impact(
     where a sample has no cell of the group); ``params["sample_key"]``.
     """
     _validate.check_adata(adata)
+    known = tuple(inspect.signature(geneset_impact).parameters)
+    check_options(gene_sets, resource_kwargs, caller="geneset_impact", known=known)
     _validate.check_fraction("alpha", alpha)
     _validate.check_at_least(1, min_size=min_size, n_bins=n_bins)
     _validate.check_at_least(0, n_null=n_null)

@@ -102,8 +102,15 @@ def ortho_ae(
         Layer holding the counts; ``None`` uses ``adata.X``.
     mask_var
         Genes the model uses: a boolean ``var`` column name or a boolean mask, as in
-        :func:`scanpy.pp.pca`; ``None`` uses every gene. Genes without any count are left out.
-        Fewer genes train faster: for example the genes of the sets to be explained.
+        :func:`scanpy.pp.pca`; ``None`` uses ``adata.var["highly_variable"]`` when that column
+        exists (as :func:`scanpy.pp.pca` does), else every gene. Genes without any count are
+        left out. Measured on PBMC 3k (``benchmarks/gene_selection.py``, 2 seeds): the genes
+        of the sets to be explained (Hallmark + 7 marker sets, 3,208 genes) let units carry
+        21 distinct sets and all 7 marker sets, in 9 s of training; all 13,656 detected genes
+        15 sets, 6.5 of 7 markers, 21 s; scanpy's 2,000 highly variable genes 14 sets, 5 of 7
+        markers (cell types cluster about as well with all three, KMeans NMI 0.73-0.76). So
+        to explain gene sets, train on their genes:
+        ``mask_var=ss.genesets.in_sets(adata.var_names, sets)``, as the command line does.
     optimizer
         ``"adam"``, or ``"sgd"`` with Nesterov momentum 0.9 as in the paper.
     lr
