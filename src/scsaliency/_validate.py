@@ -200,3 +200,88 @@ def check_stored_groupby(entry: Mapping, key: str, groupby: str | None) -> None:
             f"uns[{key!r}] was computed with groupby={stored!r}, not {groupby!r}; "
             f"run tl.geneset_impact(adata, ..., groupby={groupby!r}) or leave groupby out."
         )
+
+
+def check_integers(minimum: int, **values) -> None:
+    """Fail clearly unless each value is an integer (numpy's too) of at least ``minimum``.
+
+    ``None`` values pass; so do floats with an integer value (``64.0``), which torch would
+    refuse with its own message.
+    """
+    for name, value in values.items():
+        if value is None:
+            continue
+        integral = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not integral and isinstance(value, (float, np.floating)) and float(value).is_integer():
+            integral = True
+        if not integral:
+            raise TypeError(f"{name} must be an integer, got {value!r}.")
+        if value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value!r}.")
+
+
+def check_numbers(**values) -> None:
+    """Fail clearly unless each value is a real, finite number (``None`` passes)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number, got {value!r}.")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}.")
+
+
+def seed(random_state) -> int:
+    """``random_state`` as a seed for numpy and torch: a non-negative integer below 2**63.
+
+    ``None`` draws one from the operating system (not reproducible), as scanpy allows; the
+    drawn seed is returned so that the caller can store it.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    integral = isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
+    if not integral or not 0 <= int(random_state) < 2**63:
+        raise ValueError(
+            f"random_state must be a non-negative integer (or None for a fresh seed), "
+            f"got {random_state!r}."
+        )
+    return int(random_state)
+
+
+def check_key(key_added, *, what: str = "key_added") -> None:
+    """A key that ``write_h5ad`` stores and reads back: a non-empty string without ``/``."""
+    if not isinstance(key_added, str) or not key_added or "/" in key_added:
+        raise ValueError(
+            f"{what} must be a non-empty string without '/' (h5ad files cannot store other "
+            f"keys), got {key_added!r}."
+        )
+
+
+def check_copy(adata: AnnData, copy: bool) -> None:
+    """``copy=True`` cannot copy backed data into memory: say so before any computation."""
+    if copy and adata.isbacked:
+        raise ValueError(
+            "copy=True on backed data: an AnnData opened with backed='r' cannot be copied "
+            "into memory. Pass copy=False (results go into adata's obsm/varm/uns in memory, "
+            "the counts stay on disk), or load it with adata.to_memory() first."
+        )
+
+
+def check_tool(
+    adata: AnnData,
+    *,
+    copy: bool = False,
+    key_added: str | None = None,
+    batch_size: int | None = None,
+    device=None,
+) -> None:
+    """The arguments every tool shares, checked before any computation."""
+    check_adata(adata)
+    check_copy(adata, copy)
+    if key_added is not None:
+        check_key(key_added)
+    check_integers(1, batch_size=batch_size)
+    if device is not None:
+        from .nn.tensors import resolve_device
+
+        resolve_device(device)

@@ -118,6 +118,18 @@ def test_mask_var(counts):
         (lambda a: None, {"layer": "nope"}, KeyError, "Layer 'nope'"),
         (lambda a: None, {"mask_var": "nope"}, KeyError, "mask_var='nope'"),
         (lambda a: None, {"mask_var": np.zeros(3, bool)}, ValueError, "one entry per gene"),
+        # Issue 27: these reached torch or numpy, or crashed after training.
+        (lambda a: None, {"random_state": -1}, ValueError, "random_state must be a non-neg"),
+        (lambda a: None, {"random_state": 1.5}, ValueError, "random_state must be a non-neg"),
+        (lambda a: None, {"key_added": "a/b"}, ValueError, "key_added must be a non-empty"),
+        (lambda a: None, {"key_added": ""}, ValueError, "key_added must be a non-empty"),
+        (lambda a: None, {"device": "tpu0"}, ValueError, "device='tpu0' is not a device"),
+        (lambda a: None, {"distributed": True}, ValueError, "needs a torch.distributed"),
+        (lambda a: None, {"batch_size": 12.5}, TypeError, "batch_size must be an integer"),
+        (lambda a: None, {"n_hidden": 2.5}, TypeError, "n_hidden must be an integer"),
+        (lambda a: None, {"lr": "fast"}, TypeError, "lr must be a number"),
+        (lambda a: None, {"ortho_weight": np.nan}, ValueError, "ortho_weight must be finite"),
+        (lambda a: None, {"validation_fraction": 0.999}, ValueError, "fewer than 2 to train"),
     ],
 )
 def test_bad_input(counts, mutate, kwargs, error, match):
@@ -371,3 +383,18 @@ def test_mask_var_defaults_to_highly_variable_as_pca(counts):
     del counts.var["highly_variable"]
     ss.tl.ortho_ae(counts, **FAST)
     assert len(counts.uns["ortho_ae"]["var_names"]) == counts.n_vars
+
+
+def test_numpy_integers_and_integral_floats_are_accepted(counts):
+    # Issue 27: a numpy integer seed crashed torch.manual_seed; 4.0 units crashed nn.Linear.
+    ss.tl.ortho_ae(counts, random_state=np.int64(3), **{**FAST, "n_latent": 4.0})
+    same = counts.copy()
+    ss.tl.ortho_ae(same, random_state=3, **{**FAST, "n_latent": 4})
+    np.testing.assert_array_equal(counts.obsm["X_ortho_ae"], same.obsm["X_ortho_ae"])
+    assert counts.uns["ortho_ae"]["params"]["random_state"] == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
+def test_cuda_without_a_gpu_is_our_message(counts):
+    with pytest.raises(ValueError, match="0 CUDA device"):
+        ss.tl.ortho_ae(counts, device="cuda", **FAST)

@@ -49,6 +49,11 @@ def dmap_signatures(n_genes: int = 50, min_log2_diff: float = 1.0) -> dict[str, 
     ``{"DMAP_<population>": genes}`` for the 38 populations, names with non-alphanumeric runs
     replaced by ``_``.
     """
+    from .. import _validate
+
+    _validate.check_integers(1, n_genes=n_genes)
+    _validate.check_numbers(min_log2_diff=min_log2_diff)
+    n_genes = int(n_genes)
     x = dmap_table()
     values = x.to_numpy()
     n = values.shape[1]

@@ -90,13 +90,21 @@ def synthetic(
     _check_args(
         activity=activity,
         active_fraction=active_fraction,
+        random_state=random_state,
         n_cells=n_cells,
         n_genes=n_genes,
         n_groups=n_groups,
+        n_programs=n_programs,
         program_size=program_size,
+        n_decoys=n_decoys,
         n_samples=n_samples,
+        fold_change=fold_change,
+        dispersion=dispersion,
+        mean_library_size=mean_library_size,
         sample_effect=sample_effect,
     )
+    n_cells, n_genes, n_groups, program_size = map(int, (n_cells, n_genes, n_groups, program_size))
+    n_decoys, n_samples = int(n_decoys), int(n_samples)
     n_programs = n_groups if n_programs is None else n_programs
     needed = (n_programs + n_decoys) * program_size
     if needed > n_genes:
@@ -152,23 +160,27 @@ def synthetic(
     return adata
 
 
-def _check_args(
-    *, activity, active_fraction, n_cells, n_genes, n_groups, program_size, n_samples, sample_effect
-) -> None:
+def _check_args(*, activity, active_fraction, random_state, **values) -> None:
+    """Every argument checked, each named in its message (before anything is drawn)."""
+    from .. import _validate
+
     if activity not in ("group", "independent"):
         raise ValueError(f"activity must be 'group' or 'independent', got {activity!r}.")
+    _validate.check_numbers(active_fraction=active_fraction)
     if not 0 < active_fraction <= 1:
         raise ValueError(f"active_fraction must be in (0, 1], got {active_fraction}.")
-    if min(n_cells, n_genes, n_groups, program_size) < 1:
-        raise ValueError(
-            "n_cells, n_genes, n_groups and program_size must be at least 1, got "
-            f"{n_cells}, {n_genes}, {n_groups} and {program_size}."
-        )
-    if n_samples < 1 or sample_effect < 0:
-        raise ValueError(
-            f"n_samples must be at least 1 and sample_effect non-negative, got {n_samples} "
-            f"and {sample_effect}."
-        )
+    ints = ("n_cells", "n_genes", "n_groups", "program_size", "n_samples")
+    _validate.check_integers(1, **{k: values[k] for k in ints})
+    _validate.check_integers(0, n_programs=values["n_programs"])
+    _validate.check_integers(0, n_decoys=values["n_decoys"])
+    reals = ("fold_change", "dispersion", "mean_library_size", "sample_effect")
+    _validate.check_numbers(**{k: values[k] for k in reals})
+    _validate.check_at_least(0, sample_effect=values["sample_effect"])
+    _validate.check_at_least(1, fold_change=values["fold_change"])
+    for name in ("dispersion", "mean_library_size"):
+        if not values[name] > 0:
+            raise ValueError(f"{name} must be positive, got {values[name]!r}.")
+    _validate.seed(random_state)
 
 
 def _plant_programs(

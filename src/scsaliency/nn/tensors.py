@@ -234,7 +234,26 @@ class _DeviceCopy:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it.
+
+    Names torch does not know and CUDA devices this machine lacks are refused here, with a
+    message that says what there is, before any computation.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a device: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        ) from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index is not None and dev.index >= n):
+            raise ValueError(
+                f"device={device!r}, but this machine has {n} CUDA device(s) that torch can use; "
+                "use device='auto' (CUDA when there is one, else CPU) or 'cpu'."
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}, but MPS is not available here; use 'cpu'.")
+    return dev

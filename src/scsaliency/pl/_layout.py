@@ -26,10 +26,12 @@ def _order(m: np.ndarray) -> np.ndarray:
 def shown_values(e: Mapping, values: str | None) -> tuple[pd.DataFrame, str]:
     """The sets x units table a heatmap shows, and its colour-bar label.
 
-    ``None`` picks ``"zscore"`` when a null was computed, else ``"centred"``.
+    ``None`` picks ``"zscore"`` when a null was computed, else ``"centred"`` (``"scaled"``
+    with a single active unit, over which nothing can be standardised).
     """
     if values is None:
-        values = "zscore" if "zscore" in e else "centred"
+        n_active = len([u for u in e["impact"].columns if u not in inactive(e)])
+        values = "zscore" if "zscore" in e else "centred" if n_active > 1 else "scaled"
     if values == "scaled":
         return e["scaled"], "scaled impact"
     if values == "zscore":
@@ -81,6 +83,12 @@ def layout(
             )
     else:
         rows = best.dropna().sort_values(ascending=False)
+        if rows.empty:
+            raise ValueError(
+                f"values={values!r} has no finite value to show (a standardised impact needs at "
+                "least two active units, a z-score a null: tl.geneset_impact with n_null > 0); "
+                "use values='scaled'."
+            )
     if top is not None:
         rows = rows.iloc[:top]
     sub = table.loc[rows.index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,8 @@ def geneset_impact(
     n_null
         Random sets per gene set; 0 skips the significance.
     n_bins
-        Expression bins for matching random sets.
+        Expression bins for matching random sets; lowered, with a warning, so that each bin
+        holds at least 5 of the model's genes.
     random_state
         Seed of the random sets.
     {batch_size}
@@ -126,15 +128,21 @@ def geneset_impact(
         Other units are labelled ``"no significant set"``, dead units ``"inactive"``.
         :func:`scsaliency.get.units` returns it.
     ``"params"``
-        ``saliency_key``, ``min_size``, ``alpha``, ``n_null``, ``random_state``, ``groupby`` if
-        any.
+        ``saliency_key``, ``min_size``, ``alpha``, ``n_null``, ``random_state``, ``n_bins``
+        (the bins used: at most one per 5 model genes), ``groupby`` if any.
     With ``groupby``: ``"groups"``, ``"group_n"`` (cells), ``"group_mean"`` and ``"group_var"``
     (groups x sets x units: mean and variance over the group's cells of the per-cell impact).
     With ``sample_key`` as well: ``"samples"`` (names), ``"sample_n"`` (groups x samples,
     cells) and ``"sample_mean"`` (groups x samples x sets x units, the pseudobulk impact; NaN
     where a sample has no cell of the group); ``params["sample_key"]``.
     """
-    _validate.check_adata(adata)
+    _validate.check_tool(
+        adata, copy=copy, key_added=key_added, batch_size=batch_size, device=device
+    )
+    random_state = _validate.seed(random_state)
+    _validate.check_integers(0, n_null=n_null)
+    _validate.check_integers(1, min_size=min_size, n_bins=n_bins)
+    _validate.check_numbers(alpha=alpha)
     known = tuple(inspect.signature(geneset_impact).parameters)
     check_options(gene_sets, resource_kwargs, caller="geneset_impact", known=known)
     _validate.check_fraction("alpha", alpha)
@@ -160,6 +168,8 @@ def geneset_impact(
         "random_state": random_state,
     }
     if n_null > 0:
+        n_bins = _usable_bins(len(sal.index), n_bins)
+        out["params"]["n_bins"] = n_bins
         out.update(
             _significance(
                 sal,
@@ -212,6 +222,24 @@ def _whole_data(sal: pd.DataFrame, sets: MatchedGeneSets, weights: np.ndarray) -
             [u for u, m in zip(units, scaled.max(0), strict=True) if m < 0.01], dtype=object
         ),
     }
+
+
+#: Fewest genes per expression bin: a random set draws each gene from its member's bin, and a
+#: bin of one gene would draw the member itself, so the null would be the set (z near +-1).
+MIN_GENES_PER_BIN = 5
+
+
+def _usable_bins(n_genes: int, n_bins: int) -> int:
+    """``n_bins``, lowered (with a warning) so that every bin holds ``MIN_GENES_PER_BIN``."""
+    usable = max(1, min(n_bins, n_genes // MIN_GENES_PER_BIN))
+    if usable < n_bins:
+        warnings.warn(
+            f"The model has {n_genes} genes: {n_bins} expression bins would hold fewer than "
+            f"{MIN_GENES_PER_BIN} genes each, so random sets are matched in {usable} bin(s). "
+            "With this few genes the null is weak; train on more genes for z-scores to trust.",
+            stacklevel=3,
+        )
+    return usable
 
 
 def _significance(

@@ -66,7 +66,12 @@ def n_latent_scan(
     ``val_loss`` (mean over runs of the best validation loss), ``seconds`` (mean training time))
     and ``"params"`` (``n_runs``, ``threshold``, ``random_state``).
     """
-    _validate.check_adata(adata)
+    _validate.check_tool(adata, copy=copy, key_added=key_added)
+    random_state = _validate.seed(random_state)
+    _validate.check_integers(2, n_runs=n_runs)
+    if isinstance(n_latent, (int, np.integer)):
+        n_latent = [n_latent]
+    _validate.check_integers(1, **{f"n_latent[{i}]": k for i, k in enumerate(n_latent)})
     candidates = [int(k) for k in n_latent]
     if not candidates or min(candidates) < 1 or len(set(candidates)) != len(candidates):
         raise ValueError(f"n_latent must be distinct positive integers, got {n_latent!r}.")

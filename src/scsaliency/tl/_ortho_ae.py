@@ -184,16 +184,30 @@ def ortho_ae(
         validation_fraction=validation_fraction,
     )
     _check_settings(adata, **settings, program_lr=program_lr, lr=lr)
+    _validate.check_key(key_added)
+    n_latent, n_hidden, max_epochs, patience = map(int, (n_latent, n_hidden, max_epochs, patience))
+    batch_size = None if batch_size is None else int(batch_size)
+    settings.update(n_latent=n_latent, max_epochs=max_epochs, patience=patience)
+    settings.update(batch_size=batch_size, n_hidden=n_hidden)
+    random_state = _validate.seed(random_state)
+    dev = resolve_device(device)
+    distributed = _check_distributed(distributed)
     x = _validate.get_matrix(adata, layer)
     mask = _validate.var_mask(adata, mask_var)
     used_totals, gene_totals = _validate.check_counts(
         x, what=_validate.matrix_name(layer), cols=mask
     )
-    genes = _used_genes(mask, gene_totals, used_totals, n_latent=n_latent, n_obs=adata.n_obs)
+    genes = _used_genes(
+        mask,
+        gene_totals,
+        used_totals,
+        n_latent=n_latent,
+        n_obs=adata.n_obs,
+        validation_fraction=validation_fraction,
+    )
     data = CellMatrix(x, genes)
 
     adata = adata.copy() if copy else adata
-    dev = resolve_device(device)
     gen = torch.Generator().manual_seed(random_state)
     module = OrthoAE(
         len(genes), n_hidden, n_latent, library_size=library_size, decoder=decoder, generator=gen
@@ -214,8 +228,6 @@ def ortho_ae(
     )
     module.to(dev)
 
-    if distributed is None:
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     if lr is None:
         lr = default_lr(optimizer, decoder)
     # the mlp decoder has no programs: it always learns at the encoder's rate
@@ -291,15 +303,38 @@ def _check_settings(adata: AnnData, *, decoder, program_init, validation_fractio
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
     if program_init not in PROGRAM_INITS:
         raise ValueError(f"program_init must be one of {PROGRAM_INITS}, got {program_init!r}.")
+    _validate.check_numbers(validation_fraction=validation_fraction)
     _validate.check_fraction("validation_fraction", validation_fraction)
     at_least_one = ("n_latent", "n_hidden", "max_epochs", "patience", "batch_size")
-    _validate.check_at_least(1, **{k: values[k] for k in at_least_one})
+    _validate.check_integers(1, **{k: values[k] for k in at_least_one})
+    reals = ("ortho_weight", "sparsity", "tol", "program_lr")
+    _validate.check_numbers(lr=lr, **{k: values[k] for k in reals})
     _validate.check_at_least(0, **{k: values[k] for k in ("ortho_weight", "sparsity", "tol")})
     _validate.check_at_least(1e-12, program_lr=values["program_lr"], lr=lr)
 
 
+def _check_distributed(distributed: bool | None) -> bool:
+    """``None``: whether a process group is running; ``True`` needs one."""
+    running = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed is None:
+        return running
+    if distributed and not running:
+        raise ValueError(
+            "distributed=True needs a torch.distributed process group: run the script with "
+            "torchrun (or call torch.distributed.init_process_group first), or leave "
+            "distributed=None to use one when it is there."
+        )
+    return bool(distributed)
+
+
 def _used_genes(
-    mask: np.ndarray, gene_totals: np.ndarray, used_totals: np.ndarray, *, n_latent: int, n_obs: int
+    mask: np.ndarray,
+    gene_totals: np.ndarray,
+    used_totals: np.ndarray,
+    *,
+    n_latent: int,
+    n_obs: int,
+    validation_fraction: float,
 ) -> np.ndarray:
     """Indices of the selected genes with counts; clear errors and warnings for the rest."""
     genes = np.flatnonzero(mask & (gene_totals > 0))
@@ -316,6 +351,12 @@ def _used_genes(
         )
     if n_obs < 10:
         raise ValueError(f"Need at least 10 cells to train with a validation split, got {n_obs}.")
+    n_val = max(1, round(validation_fraction * n_obs))
+    if n_obs - n_val < 2:
+        raise ValueError(
+            f"validation_fraction={validation_fraction:g} holds out {n_val} of {n_obs} cells, "
+            "leaving fewer than 2 to train on; lower validation_fraction."
+        )
     # Genes without counts add nothing, so totals over the mask are totals over the used genes.
     n_empty = int((used_totals == 0).sum())
     if n_empty:

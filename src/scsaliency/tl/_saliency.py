@@ -77,6 +77,9 @@ def saliency(
         expression), and with ``groupby``: ``"groups"`` (names), ``"group_n"`` (cells per group) and
         ``"group_maps"`` (groups x model genes x units).
     """
+    _validate.check_tool(
+        adata, copy=copy, key_added=key_added, batch_size=batch_size, device=device
+    )
     model = StoredModel.load(adata, model_key)
     check_method(method)
     codes, names = _validate.group_codes(adata, groupby)
@@ -92,7 +95,7 @@ def saliency(
         layer=used_layer,
         codes=codes,
         n_groups=n_groups + 1 if codes is not None else 0,
-        batch_size=batch_size,
+        batch_size=int(batch_size),
         device=device,
         progress=progress,
     )

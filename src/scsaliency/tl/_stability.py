@@ -116,6 +116,9 @@ def stability(
     ``"params"`` (``n_runs``, ``threshold``,
     ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
     """
+    _validate.check_tool(adata, copy=copy, device=device)
+    random_state = _validate.seed(random_state)
+    _validate.check_integers(2, n_runs=n_runs)
     model = StoredModel.load(adata, model_key)
     if model.programs() is None:
         raise ValueError(

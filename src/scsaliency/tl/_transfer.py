@@ -107,7 +107,10 @@ def transfer(
         The model's gene programs on ``adata``'s genes (additive decoder), as in
         :func:`scsaliency.tl.ortho_ae`.
     """
-    _validate.check_adata(adata)
+    _validate.check_tool(
+        adata, copy=copy, key_added=key_added, batch_size=batch_size, device=device
+    )
+    _validate.check_numbers(max_missing=max_missing)
     if not 0 <= max_missing < 1:
         raise ValueError(f"max_missing must be in [0, 1), got {max_missing}.")
     key_added = model_key if key_added is None else key_added
