@@ -249,11 +249,11 @@ def seed(random_state) -> int:
 
 
 def check_key(key_added, *, what: str = "key_added") -> None:
-    """A key that ``write_h5ad`` stores and reads back: a non-empty string without ``/``."""
-    if not isinstance(key_added, str) or not key_added or "/" in key_added:
+    """A key that ``write_h5ad`` stores and reads back: a non-empty string without ``/``, NUL."""
+    if not isinstance(key_added, str) or not key_added or "/" in key_added or "\x00" in key_added:
         raise ValueError(
-            f"{what} must be a non-empty string without '/' (h5ad files cannot store other "
-            f"keys), got {key_added!r}."
+            f"{what} must be a non-empty string without '/' or NUL (h5ad files cannot store "
+            f"other keys), got {key_added!r}."
         )
 
 

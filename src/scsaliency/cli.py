@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
     progress = not args.quiet
     try:
         mask = _explain(adata, args, sets, progress=progress)
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as err:
         raise CLIError(str(err).strip("'\"")) from err
 
     out.mkdir(parents=True, exist_ok=True)
@@ -227,6 +227,12 @@ def _explain(
         random_state=args.seed,
         progress=progress,
     )
+    e = adata.uns["geneset_impact"]
+    if len(e["inactive_units"]) == e["impact"].shape[1]:
+        raise ValueError(
+            f"every one of the model's {e['impact'].shape[1]} units is inactive (no gene drives "
+            "it), so there is nothing to explain; train longer (--max-epochs) or on more genes."
+        )
     if args.stability:
         if args.reference is not None:
             raise ValueError("--stability retrains the model, which --reference does not train.")

@@ -54,6 +54,14 @@ def test_backed_streaming(tmp_path, monkeypatch):
         mem.uns["geneset_impact"]["group_mean"],
         rtol=1e-5,
     )
+    # Issue 27: copy=True on backed data failed in AnnData.copy after the whole pass.
+    for tool, args in (
+        (ss.tl.saliency, ()),
+        (ss.tl.geneset_impact, (sets,)),
+        (ss.tl.ortho_ae, ()),
+    ):
+        with pytest.raises(ValueError, match="copy=True on backed data"):
+            tool(backed, *args, copy=True, progress=False)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun test on Linux only")

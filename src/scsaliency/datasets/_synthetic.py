@@ -62,7 +62,7 @@ def synthetic(
     n_decoys
         Gene sets without planted activity, for checking false positives.
     fold_change
-        Multiplicative effect of a fully active program on its genes' means.
+        Multiplicative effect of a fully active program on its genes' means, in [1, 100].
     activity
         How programs are placed in cells, above.
     active_fraction
@@ -72,9 +72,10 @@ def synthetic(
     sample_effect
         Log-scale standard deviation of the per-sample, per-gene factor on the means.
     dispersion
-        Negative-binomial dispersion (variance = mean + dispersion * mean^2).
+        Negative-binomial dispersion (variance = mean + dispersion * mean^2), in (0, 100].
     mean_library_size
-        Mean total count per cell (before programs).
+        Mean total count per cell (before programs), in [1, 1e6], which keeps every count
+        within int32.
     random_state
         Seed; the same seed gives the same data.
 
@@ -176,10 +177,16 @@ def _check_args(*, activity, active_fraction, random_state, **values) -> None:
     reals = ("fold_change", "dispersion", "mean_library_size", "sample_effect")
     _validate.check_numbers(**{k: values[k] for k in reals})
     _validate.check_at_least(0, sample_effect=values["sample_effect"])
-    _validate.check_at_least(1, fold_change=values["fold_change"])
-    for name in ("dispersion", "mean_library_size"):
-        if not values[name] > 0:
-            raise ValueError(f"{name} must be positive, got {values[name]!r}.")
+    # Upper bounds keep every count within int32 (library size x fold change < 2**31).
+    for name, low, high, closed in (
+        ("fold_change", 1, 100, True),
+        ("mean_library_size", 1, 1e6, True),
+        ("dispersion", 0, 100, False),
+    ):
+        v = values[name]
+        if not (low <= v if closed else low < v) or not v <= high:
+            span = f"{'[' if closed else '('}{low}, {high:g}]"
+            raise ValueError(f"{name} must be in {span}, got {v!r}.")
     _validate.seed(random_state)
 
 

@@ -185,6 +185,7 @@ def ortho_ae(
     )
     _check_settings(adata, **settings, program_lr=program_lr, lr=lr)
     _validate.check_key(key_added)
+    _validate.check_copy(adata, copy)
     n_latent, n_hidden, max_epochs, patience = map(int, (n_latent, n_hidden, max_epochs, patience))
     batch_size = None if batch_size is None else int(batch_size)
     settings.update(n_latent=n_latent, max_epochs=max_epochs, patience=patience)
