@@ -104,12 +104,14 @@ plt.show()
 
 # %% [markdown]
 # ## Each cell type against the rest
-# Figure 1e of the paper: the scaled difference over the high-impact part of the whole-data
-# map, here NK cells against all others; dots mark significant differences (Welch's test,
-# cells as replicates, BH-adjusted).
+# Figure 1e of the paper: the difference over the high-impact part of the whole-data map, here
+# NK cells against all others, both groups scaled on one common scale (the paper scaled each
+# group on its own, which makes nearly every unit look lower in a small group); dots mark
+# significant differences (Welch's test, cells as replicates, BH-adjusted: one donor here, so
+# cells are the only replicates there are).
 
 # %%
-ss.pl.impact_diff(adata, "cell_type", "NK", show=False)
+ss.pl.impact_diff(adata, "NK", groupby="cell_type", show=False)
 ss.pl.impact_heatmap(
     adata,
     groups=["B", "NK", "CD14+ Mono", "FCGR3A+ Mono", "DC", "Platelet"],
