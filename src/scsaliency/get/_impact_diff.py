@@ -115,8 +115,8 @@ def impact_diff(
     One row per (gene set, unit): ``gene_set``, ``unit`` (int, as in every table of
     :mod:`scsaliency.get`), ``impact1``, ``impact2`` (mean per-cell impact in each group; with
     ``"samples"``, the mean of the tested samples' pseudobulks), ``diff``
-    (``impact1 - impact2``), ``scaled_diff`` (``diff`` over the range of both groups' sets x units tables
-    together, i.e. both min-max scaled on one common scale, so in [-1, 1] with 0 for no
+    (``impact1 - impact2``), ``scaled_diff`` (``diff`` over the range of both groups' sets x
+    units tables together, i.e. both min-max scaled on one common scale, so in [-1, 1] with 0 for no
     difference; the paper scaled each group's table on its own, which shifts every pair of a
     group whose largest impact is high, so that nearly every unit looked lower in a small
     group), ``effect_size`` (``diff`` over the cells' pooled
