@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from anndata import AnnData
 
-from . import _validate
+from . import _batches, _validate
 from .nn.network import OrthoAE
 from .nn.tensors import CellMatrix
 
@@ -106,13 +106,40 @@ class StoredModel:
         """:meth:`programs` laid out as ``adata``'s genes x units (NaN for genes not modelled)."""
         return programs_on_var(self.entry, self.genes, self.adata.n_vars)
 
+    @property
+    def batch_categories(self) -> dict[str, list[str]]:
+        """The batches the model knows, per ``batch_key`` column (empty without batches)."""
+        return _batches.stored_categories(self.entry)
+
+    def covariates(self) -> np.ndarray | None:
+        """Cells x batches one-hot of ``adata`` for the network, or ``None`` without batches.
+
+        Raises
+        ------
+        ValueError
+            When ``adata`` has batches the model has not seen.
+        """
+        cats = self.batch_categories
+        if not cats:
+            return None
+        cov, _, unknown = _batches.onehot(self.adata, cats)
+        if unknown:
+            key, names = next(iter(unknown.items()))
+            raise ValueError(
+                f"obs[{key!r}] has batches the model in adata.uns[{self.key!r}] was not trained "
+                f"on ({', '.join(names[:5])}); fit them with scsaliency.tl.transfer(adata, "
+                "reference), which learns only the new batches' parameters."
+            )
+        return cov
+
     def counts(self, layer: str | None = None) -> CellMatrix:
         """The model genes' counts of ``X`` or ``layer``, checked to be counts.
 
+        With batches, the cells' one-hot batches travel as extra columns (:meth:`covariates`).
         Sparse input is checked on the used columns only; dense and backed input in row chunks.
         """
         x = _validate.get_matrix(self.adata, layer)
-        data = CellMatrix(x, self.genes)
+        data = CellMatrix(x, self.genes, covariates=self.covariates())
         what = _validate.matrix_name(layer)
         _validate.check_counts(data._x if data.is_sparse else x, what=what)
         return data
@@ -171,12 +198,14 @@ def entry_of(adata: AnnData, key: str) -> Mapping:
 def build_module(entry: Mapping) -> OrthoAE:
     """Rebuild the network of an up-to-date entry (evaluation mode, CPU)."""
     params = entry["params"]
+    batch = entry["weights"].get("batch_log")
     module = OrthoAE(
         n_genes=len(entry["var_names"]),
         n_hidden=int(params["n_hidden"]),
         n_latent=int(params["n_latent"]),
         library_size=bool(params["library_size"]),
         decoder=str(params["decoder"]),
+        n_batch=0 if batch is None else int(np.shape(batch)[0]),
     )
     state = {k: torch.as_tensor(np.asarray(v)) for k, v in entry["weights"].items()}
     module.load_state_dict(state)

@@ -179,6 +179,12 @@ def _check_input(adata: AnnData, args: argparse.Namespace) -> None:
             f"--groupby {args.groupby!r} is not a column of obs "
             f"(columns: {', '.join(adata.obs.columns) or 'none'})."
         )
+    for key in args.batch_key:
+        if key not in adata.obs.columns:
+            raise CLIError(
+                f"--batch-key {key!r} is not a column of obs "
+                f"(columns: {', '.join(adata.obs.columns) or 'none'})."
+            )
     if args.sample_key is not None:
         if args.groupby is None:
             raise CLIError(
@@ -212,6 +218,7 @@ def _explain(
             lr=args.lr,
             program_lr=args.program_lr,
             tol=args.tol,
+            batch_key=args.batch_key or None,
             progress=progress,
         )
     else:
@@ -328,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="obs column naming each cell's sample or donor: group tests then run across "
         "samples (pseudobulk) instead of cells",
+    )
+    r.add_argument(
+        "--batch-key",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="obs column of a technical covariate (sample, run, technology) that the units "
+        "should not carry (tl.ortho_ae(batch_key=...)); repeat for more",
     )
     r.add_argument(
         "--reference",

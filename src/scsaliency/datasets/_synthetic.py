@@ -25,6 +25,7 @@ def synthetic(
     active_fraction: float = 0.3,
     n_samples: int = 1,
     sample_effect: float = 0.0,
+    library_effect: float = 0.0,
     random_state: int = 0,
 ) -> AnnData:
     """Negative-binomial counts in which known gene programs are active in known cells.
@@ -70,7 +71,12 @@ def synthetic(
     n_samples
         Number of samples, ``obs["sample"]`` (``"s0"``, ``"s1"``, ...) when above 1.
     sample_effect
-        Log-scale standard deviation of the per-sample, per-gene factor on the means.
+        Log-scale standard deviation of the per-sample, per-gene factor on the means: a batch
+        effect (capture efficiency per gene, as between technologies or runs) when the samples
+        are used as batches (``tl.ortho_ae(batch_key="sample")``); the programs are shared.
+    library_effect
+        Log-scale standard deviation of a per-sample factor on every cell's library size
+        (sequencing depth per batch).
     dispersion
         Negative-binomial dispersion (variance = mean + dispersion * mean^2), in (0, 100].
     mean_library_size
@@ -103,6 +109,7 @@ def synthetic(
         dispersion=dispersion,
         mean_library_size=mean_library_size,
         sample_effect=sample_effect,
+        library_effect=library_effect,
     )
     n_cells, n_genes, n_groups, program_size = map(int, (n_cells, n_genes, n_groups, program_size))
     n_decoys, n_samples = int(n_decoys), int(n_samples)
@@ -144,6 +151,9 @@ def synthetic(
         sample = rng.integers(0, n_samples, n_cells)
         factor = rng.lognormal(-(sample_effect**2) / 2, sample_effect, (n_samples, n_genes))
         mu *= factor[sample]
+        if library_effect > 0:
+            depth = rng.lognormal(-(library_effect**2) / 2, library_effect, n_samples)
+            mu *= depth[sample][:, None]
         obs["sample"] = pd.Categorical(
             [f"s{s}" for s in sample], categories=[f"s{s}" for s in range(n_samples)]
         )
@@ -174,9 +184,10 @@ def _check_args(*, activity, active_fraction, random_state, **values) -> None:
     _validate.check_integers(1, **{k: values[k] for k in ints})
     _validate.check_integers(0, n_programs=values["n_programs"])
     _validate.check_integers(0, n_decoys=values["n_decoys"])
-    reals = ("fold_change", "dispersion", "mean_library_size", "sample_effect")
+    reals = ("fold_change", "dispersion", "mean_library_size", "sample_effect", "library_effect")
     _validate.check_numbers(**{k: values[k] for k in reals})
     _validate.check_at_least(0, sample_effect=values["sample_effect"])
+    _validate.check_at_least(0, library_effect=values["library_effect"])
     # Upper bounds keep every count within int32 (library size x fold change < 2**31).
     for name, low, high, closed in (
         ("fold_change", 1, 100, True),

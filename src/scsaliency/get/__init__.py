@@ -1,9 +1,10 @@
 """Getters: rebuild stored models and return stored results as tidy DataFrames."""
 
+from ._batch import batch_effects
 from ._impact_diff import impact_diff
 from ._maps import saliency
 from ._model import model
 from ._programs import programs
 from ._tables import impact, units
 
-__all__ = ["model", "programs", "saliency", "impact", "impact_diff", "units"]
+__all__ = ["model", "programs", "batch_effects", "saliency", "impact", "impact_diff", "units"]

@@ -1,7 +1,9 @@
 """Saliency of the representation units with respect to the input genes (torch, no AnnData).
 
-For an encoder ``h_l = softplus(W_l h_{l-1} + b_l)`` the gradient of every unit ``k`` with
-respect to the input is built for all units at once, backwards through the layers:
+For an encoder ``h_l = softplus(W_l h_{l-1} + b_l)`` (plus the cell's batch bias on the first
+layer when the model has batches: the gradient is then taken at the cell's own batch) the
+gradient of every unit ``k`` with respect to the input is built for all units at once,
+backwards through the layers:
 
 * start with ``G = diag(sigmoid(z_L) * unit_scale)`` (cells x units x units), the gradient at
   the last pre-activation (``unit_scale``: :meth:`~scsaliency.nn.OrthoAE.scale_units`);
@@ -38,13 +40,20 @@ from .tensors import CellMatrix
 METHODS = ("guided", "gradient", "guided_x_input", "gradient_x_centered")
 
 
-def hidden_gradients(module: OrthoAE, x_in: torch.Tensor, *, guided: bool) -> torch.Tensor:
-    """Gradient of every unit w.r.t. the first layer's pre-activation: cells x units x hidden."""
+def hidden_gradients(
+    module: OrthoAE, x_in: torch.Tensor, *, guided: bool, offset: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Gradient of every unit w.r.t. the first layer's pre-activation: cells x units x hidden.
+
+    ``offset``: the batch's bias on the first layer (:meth:`~scsaliency.nn.OrthoAE.inputs`).
+    """
     linears = module.encoder_linears
     pre = []
     h = x_in
-    for lin in linears:
+    for i, lin in enumerate(linears):
         z = lin(h)
+        if i == 0 and offset is not None:
+            z = z + offset
         pre.append(z)
         h = F.softplus(z)
     g = torch.diag_embed(torch.sigmoid(pre[-1]) * module.unit_scale)
@@ -66,10 +75,8 @@ def input_mean(
 ) -> torch.Tensor:
     """Mean network input per gene over all cells of ``data`` (one streaming pass)."""
     total = torch.zeros(data.n_vars, dtype=torch.float64, device=device)
-    for _, counts in data.batches(None, batch_size, device=device):
-        total += module.network_input(counts, module.size_factors(counts)).sum(
-            0, dtype=torch.float64
-        )
+    for _, x in data.batches(None, batch_size, device=device):
+        total += module.inputs(x)[0].sum(0, dtype=torch.float64)
     return (total / max(data.n_obs, 1)).float()
 
 
@@ -158,14 +165,14 @@ def saliency_pass(
     for idx, counts in data.batches(None, batch_size, device=device):
         in_group = codes[idx] >= 0  # on the host: asking the device would wait for it
         code = torch.as_tensor(codes[idx], device=device)
-        x_in = module.network_input(counts, module.size_factors(counts))
+        x_in, offset = module.inputs(counts)
         input_sum += x_in.sum(0, dtype=torch.float64)
         if not in_group.any():
             bar.update(len(idx))
             continue
         keep = slice(None) if in_group.all() else torch.as_tensor(in_group, device=device)
         if method == "guided_x_input":
-            rows, cols, values = expressed_saliency(module, x_in, guided=True)
+            rows, cols, values = expressed_saliency(module, x_in, guided=True, offset=offset)
             paired = code[rows] >= 0
             rows, cols, values = rows[paired], cols[paired], values[paired]
             if keep_gene_maps:
@@ -177,7 +184,7 @@ def saliency_pass(
                 # One buffer for all chunks: a new chunk-sized tensor per chunk took longer to
                 # allocate and fill than the matrix product itself (CPU, 3,000 genes).
                 buf = torch.empty(len(idx) * n_units, n_genes, device=device)
-            g = hidden_gradients(module, x_in, guided=guided)
+            g = hidden_gradients(module, x_in, guided=guided, offset=offset)
             sal = _dense_saliency(g, w1, x_in, method, center, buf)  # cells x units x genes
             if keep_gene_maps:
                 _add_dense_maps(sums, sal[keep], code[keep], n_genes)
@@ -221,7 +228,9 @@ def _dense_saliency(g, w1, x_in, method, center, buf) -> torch.Tensor:
     return j
 
 
-def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = True):
+def expressed_saliency(
+    module: OrthoAE, x_in: torch.Tensor, *, guided: bool = True, offset: torch.Tensor | None = None
+):
     """|J * x| at the non-zero (cell, gene) pairs of the input only.
 
     For the two-layer encoder the gradient factorises,
@@ -236,7 +245,7 @@ def expressed_saliency(module: OrthoAE, x_in: torch.Tensor, *, guided: bool = Tr
     units).
     """
     first, second = module.encoder_linears  # the architecture has exactly two encoder layers
-    z1 = first(x_in)
+    z1 = first(x_in) if offset is None else first(x_in) + offset
     s1 = torch.sigmoid(z1)
     s2 = torch.sigmoid(second(F.softplus(z1))) * module.unit_scale
     a = second.weight.clamp_min(0) if guided else second.weight  # units x hidden

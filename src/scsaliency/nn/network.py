@@ -137,6 +137,12 @@ class OrthoAE(nn.Module):
     decoder
         ``"additive"`` (one non-negative gene program per unit, added to a baseline) or
         ``"mlp"`` (the paper's two-layer Softplus decoder); see the module's docstring.
+    n_batch
+        One-hot batch columns after the genes in every input tensor (0: none). The encoder's
+        first layer gets a learned bias per batch (as if it saw the batch as an input), and the
+        rate a learned factor per batch and gene (technology-specific capture, as in scVI's
+        batch-conditioned decoder), so the units need not carry what differs between batches.
+        ``batch_group`` says which covariate each batch column belongs to.
     generator
         Random generator for the Xavier initialisation (determinism without touching global
         state).
@@ -150,12 +156,14 @@ class OrthoAE(nn.Module):
         *,
         library_size: bool = True,
         decoder: str = "mlp",
+        n_batch: int = 0,
         generator: torch.Generator | None = None,
     ):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
         self.n_genes, self.n_hidden, self.n_latent = n_genes, n_hidden, n_latent
+        self.n_batch = n_batch
         self.library_size = library_size
         self.decoder_kind = decoder
         self.encoder = nn.Sequential(
@@ -179,6 +187,14 @@ class OrthoAE(nn.Module):
         self.register_buffer("median_total", torch.tensor(1.0))
         # Each unit's output factor (see :meth:`scale_units`); 1 while training.
         self.register_buffer("unit_scale", torch.ones(n_latent))
+        if n_batch:
+            # Batch covariates (one-hot columns after the genes in the input tensor): the
+            # encoder's first layer gets a bias per batch, and the rate a factor per batch and
+            # gene (its logarithm in ``batch_log``; only differences between the batches of a
+            # covariate are defined, the baseline holds the rest: see :meth:`batch_factors`).
+            self.batch_hidden = nn.Parameter(torch.zeros(n_batch, n_hidden))
+            self.batch_log = nn.Parameter(torch.zeros(n_batch, n_genes))
+            self.register_buffer("batch_group", torch.zeros(n_batch, dtype=torch.long))
         # Set only while training (see :meth:`center_input`), hence not part of the state.
         self.register_buffer("input_center", None, persistent=False)
         for layer in self.linears:
@@ -262,20 +278,64 @@ class OrthoAE(nn.Module):
         self.unit_scale.mul_(length)
         self.decoder.P.div_(length.unsqueeze(1))
 
-    def _units(self, counts: torch.Tensor, size_factors: torch.Tensor) -> torch.Tensor:
+    @property
+    def n_inputs(self) -> int:
+        """Columns of the input tensor: the genes, then the batch covariates."""
+        return self.n_genes + self.n_batch
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(counts, batch one-hot)`` of an input tensor (``None`` without batches)."""
+        if not self.n_batch:
+            return x, None
+        return x[:, : self.n_genes], x[:, self.n_genes :]
+
+    def inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the first layer sees: the network input of the genes and the batch's bias.
+
+        The first layer's pre-activation is ``W1 @ input + b1 + bias``; the saliency is taken
+        with respect to the genes' input at the cell's own batch.
+        """
+        counts, batch = self.split(x)
+        x_in = self.network_input(counts, self.size_factors(counts))
+        return x_in, None if batch is None else batch @ self.batch_hidden
+
+    def batch_factors(self) -> torch.Tensor:
+        """Batches x genes: each batch's natural-log factor on the rate, centred per covariate.
+
+        The network uses ``batch_log`` as it is; a shift common to a covariate's batches is
+        interchangeable with the baseline, so the factors are reported centred over the batches
+        of each covariate (``batch_group``): how a batch's rate differs from the average
+        batch's.
+        """
+        group = self.batch_group
+        n_groups = int(group.max()) + 1 if len(group) else 0
+        onehot = nn.functional.one_hot(group, n_groups).to(self.batch_log.dtype)  # batches x g
+        mean = (onehot.T @ self.batch_log) / onehot.sum(0).clamp_min(1).unsqueeze(1)
+        return self.batch_log - mean[group]
+
+    def _units(
+        self,
+        counts: torch.Tensor,
+        size_factors: torch.Tensor,
+        batch: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The representation: the encoder's output times each unit's factor."""
         x = self.network_input(counts, size_factors)
         x = x if self.input_center is None else x - self.input_center
-        return self.encoder(x) * self.unit_scale
+        if batch is None:
+            return self.encoder(x) * self.unit_scale
+        first, act, second, out = self.encoder
+        return out(second(act(first(x) + batch @ self.batch_hidden))) * self.unit_scale
 
-    def encode(self, counts: torch.Tensor) -> torch.Tensor:
-        """Representation (cells x n_latent) of a count tensor."""
-        return self._units(counts, self.size_factors(counts))
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Representation (cells x n_latent) of an input tensor (counts, then batches)."""
+        counts, batch = self.split(x)
+        return self._units(counts, self.size_factors(counts), batch)
 
     def forward(
         self, counts: torch.Tensor, *, nll: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(representation, Poisson rate)`` for a count tensor.
+        """Return ``(representation, Poisson rate)`` for an input tensor (counts, then batches).
 
         With ``nll=True``, ``(representation, poisson_nll(rate, counts))`` instead: the
         training loss, which the additive decoder computes without the dense rate on the CPU
@@ -285,13 +345,17 @@ class OrthoAE(nn.Module):
         asks how many counts are non-zero), so the step can be replayed as a CUDA graph, and
         its backward accumulates nothing with atomics, so it is deterministic.
         """
+        counts, batch = self.split(counts)
         s = self.size_factors(counts)
-        z = self._units(counts, s)
+        z = self._units(counts, s, batch)
+        rate = None
+        if batch is not None:  # the batch's factor per gene (dense: it differs by cell)
+            rate = self.decoder(z) * s * torch.exp(batch @ self.batch_log)
         if not nll:
-            return z, self.decoder(z) * s
-        if isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:
+            return z, self.decoder(z) * s if rate is None else rate
+        if rate is None and isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:
             return z, self.decoder.poisson_nll(z, s, counts)
-        return z, poisson_nll(self.decoder(z) * s, counts)
+        return z, poisson_nll(self.decoder(z) * s if rate is None else rate, counts)
 
     def ortho_penalty(self) -> torch.Tensor:
         """``||I - W W^T||_F`` with ``W`` (n_latent x n_hidden) the last encoder layer's weight."""

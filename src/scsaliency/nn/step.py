@@ -52,7 +52,7 @@ class GraphStep(EagerStep):
         super().__init__(model, module, opt, ortho_weight, sparsity)
         params = [p for group in opt.param_groups for p in group["params"]]
         start = [p.detach().clone() for p in params]
-        self.x = torch.zeros(batch_size, module.n_genes, device=params[0].device)
+        self.x = torch.zeros(batch_size, module.n_inputs, device=params[0].device)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):

@@ -45,10 +45,22 @@ class CellMatrix:
     genes
         Integer indices of the genes (columns) the model uses; ``-1`` for a model gene the
         matrix lacks, which enters as a column of zeros (a model applied to other data).
+    covariates
+        Cells x covariates (float, e.g. the one-hot batch of each cell), or ``None``. Minibatches
+        from :meth:`batches` carry them as extra columns after the genes; :meth:`rows` does not.
     """
 
-    def __init__(self, x, genes: np.ndarray):
+    def __init__(self, x, genes: np.ndarray, covariates: np.ndarray | None = None):
         genes = np.asarray(genes, dtype=np.int64)
+        if covariates is not None:
+            covariates = np.ascontiguousarray(covariates, dtype=np.float32)
+            if covariates.ndim != 2 or len(covariates) != x.shape[0]:
+                raise ValueError("covariates must be cells x covariates.")
+            if covariates.shape[1] == 0:
+                covariates = None
+        self.covariates = covariates
+        self.n_cov = 0 if covariates is None else covariates.shape[1]
+        self._cov_device: torch.Tensor | None = None
         self.present = genes >= 0
         self._absent = not self.present.all()
         self.genes = genes[self.present]
@@ -119,11 +131,37 @@ class CellMatrix:
     ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """Yield ``(cell_indices, dense tensor)`` over ``cells`` (default: all), in minibatches.
 
+        The tensor holds the used genes, then the covariates (if any) as extra columns.
+
         With ``shuffle``, in-memory data is visited in a random permutation of ``cells``; backed
         data in blocks of :data:`BACKED_BLOCK` consecutive cells, block order and cells within
         a block shuffled, so each block is one contiguous read. On a GPU, in-memory data is
         gathered from a device copy (:meth:`place`); the cells and their order are the same.
         """
+        batches = self._gene_batches(cells, batch_size, device=device, shuffle=shuffle)
+        if self.covariates is None:
+            yield from batches
+            return
+        for idx, x in batches:
+            yield idx, torch.cat([x, self._covariates_of(idx, x.device)], dim=1)
+
+    def _covariates_of(self, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+        """The covariates of cells ``idx`` on ``device`` (copied there once)."""
+        if device.type == "cpu":
+            return torch.from_numpy(self.covariates[idx])
+        if self._cov_device is None or self._cov_device.device != device:
+            self._cov_device = torch.from_numpy(self.covariates).to(device)
+        return self._cov_device.index_select(0, torch.from_numpy(idx).to(device))
+
+    def _gene_batches(
+        self,
+        cells: np.ndarray | None,
+        batch_size: int | None,
+        *,
+        device: torch.device | str,
+        shuffle: torch.Generator | None,
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """:meth:`batches` of the genes alone."""
         cells = np.arange(self.n_obs) if cells is None else np.asarray(cells)
         size = max(len(cells) if batch_size is None else batch_size, 1)
         if shuffle is not None and self.in_memory:

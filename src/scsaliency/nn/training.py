@@ -74,6 +74,8 @@ def _make_optimizer(
         {"params": list(module.encoder.parameters()), "lr": lr},
         {"params": list(module.decoder.parameters()), "lr": lr * cfg.decoder_lr_scale},
     ]
+    if module.n_batch:  # the batches' encoder bias and rate factor, at the encoder's rate
+        groups.append({"params": [module.batch_hidden, module.batch_log], "lr": lr})
     if cfg.optimizer == "adam":
         # One kernel per step instead of a dozen per parameter, on the devices that have it
         # (with the sparse-aware loss about 5 % less time per epoch: benchmarks/train_step.py).
@@ -202,6 +204,55 @@ def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
 @torch.no_grad()
 def _saturated_nll(data, val_cells, device) -> float:
     """The saturated model's (rate = counts) validation NLL, as :func:`_validate` sums it."""
+    genes = slice(0, data.n_vars)  # not the batch covariates after them
     return sum(
-        float(poisson_nll(x, x)) * len(x) for _, x in data.batches(val_cells, 1024, device=device)
+        float(poisson_nll(x[:, genes], x[:, genes])) * len(x)
+        for _, x in data.batches(val_cells, 1024, device=device)
     )
+
+
+def fit_batches(
+    module: OrthoAE,
+    data: CellMatrix,
+    cells: np.ndarray,
+    rows: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator,
+    progress: bool = False,
+) -> list[float]:
+    """Fit the batch parameters of the batch columns ``rows`` on ``cells``; nothing else moves.
+
+    Every other weight keeps its value bit for bit (as scArches fits only a query's batch
+    parameters of a scVI model): the encoder's and decoder's weights are frozen, and the
+    gradient of the other batches' rows is zeroed, so Adam never moves them. Returns the
+    training loss per epoch.
+    """
+    module.to(device).train()
+    params = [module.batch_hidden, module.batch_log]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    keep = torch.ones(module.n_batch, 1, dtype=torch.bool, device=device)
+    keep[torch.as_tensor(rows, device=device)] = False
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for _ in tqdm(range(epochs), desc="fit batches", unit="epoch", disable=not progress):
+        total, n = 0.0, 0
+        for _, x in data.batches(cells, batch_size, device=device, shuffle=generator):
+            _, loss = module(x, nll=True)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for p in params:
+                p.grad.masked_fill_(keep, 0.0)
+            opt.step()
+            total, n = total + float(loss) * len(x), n + len(x)
+        losses.append(total / max(n, 1))
+    for p in module.parameters():
+        p.requires_grad_(True)
+    module.eval()
+    return losses

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .. import _validate
+from .. import _batches, _validate
 from .._docs import doc_params
 from .._stored import FORMAT_VERSION, module_to_uns, programs_on_var
 from ..nn.inference import embed
@@ -36,6 +36,7 @@ def ortho_ae(
     scale_units: bool = True,
     library_size: bool = True,
     layer: str | None = None,
+    batch_key: str | Sequence[str] | None = None,
     mask_var: str | Sequence[bool] | np.ndarray | None = None,
     optimizer: Literal["adam", "sgd"] = "adam",
     lr: float | None = None,
@@ -100,6 +101,15 @@ def ortho_ae(
         size.
     layer
         Layer holding the counts; ``None`` uses ``adata.X``.
+    batch_key
+        One or more categorical ``obs`` columns of technical covariates (sample, donor, run,
+        technology). The encoder's first layer gets a learned bias per batch and the rate a
+        learned factor per batch and gene (centred over the batches, so it says how a batch's
+        capture differs from the average batch's), so that the units need not carry what
+        differs between batches; biology that differs between batches (a condition nested in
+        the donors) can then be explained away too, so do not pass a column that is the
+        biology itself. The saliency is taken at each cell's own batch.
+        :func:`scsaliency.get.batch_effects` lists the factors.
     mask_var
         Genes the model uses: a boolean ``var`` column name or a boolean mask, as in
         :func:`scanpy.pp.pca`; ``None`` uses ``adata.var["highly_variable"]`` when that column
@@ -155,7 +165,8 @@ def ortho_ae(
         ``"history"`` (per epoch: ``train_loss``, ``val_loss``, ``ortho_penalty``,
         ``unit_corr_norm``, ``seconds``); ``"var_names"`` (the genes used, in model order);
         ``"weights"`` (the network's state as arrays, read by :func:`scsaliency.get.model`);
-        ``"format_version"``.
+        ``"format_version"``; with ``batch_key``, ``"batch_categories"`` (per key, the batches
+        in the order of the network's batch columns).
     ``adata.varm[key_added + "_programs"]``
         With the additive decoder: genes x units, each unit's gene program (the fold change
         over the gene's mean that one unit of activity adds; NaN for genes not used), as
@@ -193,6 +204,8 @@ def ortho_ae(
     random_state = _validate.seed(random_state)
     dev = resolve_device(device)
     distributed = _check_distributed(distributed)
+    batch_keys = _batches.keys_of(batch_key)
+    batch_cats = _batches.categories(adata, batch_keys)
     x = _validate.get_matrix(adata, layer)
     mask = _validate.var_mask(adata, mask_var)
     used_totals, gene_totals = _validate.check_counts(
@@ -206,13 +219,22 @@ def ortho_ae(
         n_obs=adata.n_obs,
         validation_fraction=validation_fraction,
     )
-    data = CellMatrix(x, genes)
+    covariates, batch_group, _ = _batches.onehot(adata, batch_cats)
+    data = CellMatrix(x, genes, covariates=covariates)
 
     adata = adata.copy() if copy else adata
     gen = torch.Generator().manual_seed(random_state)
     module = OrthoAE(
-        len(genes), n_hidden, n_latent, library_size=library_size, decoder=decoder, generator=gen
+        len(genes),
+        n_hidden,
+        n_latent,
+        library_size=library_size,
+        decoder=decoder,
+        n_batch=data.n_cov,
+        generator=gen,
     )
+    if data.n_cov:
+        module.batch_group.copy_(torch.as_tensor(batch_group))
     rng = np.random.default_rng(random_state)
     train_cells, val_cells = _split(adata.n_obs, validation_fraction, rng)
     if center_input is None:
@@ -265,8 +287,13 @@ def ortho_ae(
         device=dev,
         device_data=data.device_layout,
         layer=layer,
+        batch_key=batch_keys,
     )
     adata.uns[key_added] = _model_entry(module, result, params, adata.var_names[genes])
+    if batch_keys:
+        adata.uns[key_added]["batch_categories"] = {
+            k: np.asarray(v, dtype=object) for k, v in batch_cats.items()
+        }
     programs = programs_on_var(adata.uns[key_added], genes, adata.n_vars)
     if programs is not None:
         adata.varm[key_added + "_programs"] = programs
@@ -294,6 +321,10 @@ def _params(settings: dict, *, device, program_lr, **others) -> dict:
     }
     if params["layer"] is None:
         del params["layer"]
+    if params["batch_key"]:
+        params["batch_key"] = np.asarray(params["batch_key"], dtype=object)
+    else:
+        del params["batch_key"]
     return params
 
 

@@ -139,6 +139,8 @@ def stability(
     settings = {k: model.params[k] for k in _SETTINGS}
     batch = int(model.params["batch_size"])
     settings["batch_size"] = batch if batch > 0 else None
+    if "batch_key" in model.params:  # the runs see the same batches
+        settings["batch_key"] = [str(k) for k in np.atleast_1d(model.params["batch_key"])]
     seeds = [int(s) for s in np.random.default_rng(random_state).integers(0, 2**31 - 1, n_runs)]
 
     vectors, labels = [program_vectors(model.entry)], []
@@ -288,8 +290,7 @@ def _model_data(model: StoredModel) -> AnnData:
     x = _validate.get_matrix(model.adata, layer)
     genes = model.genes
     sub = x[:, genes]
-    return AnnData(
-        sub,
-        obs=pd.DataFrame(index=model.adata.obs_names.copy()),
-        var=pd.DataFrame(index=model.var_names),
-    )
+    keys = [str(k) for k in np.atleast_1d(model.params.get("batch_key", []))]
+    obs = pd.DataFrame({k: model.adata.obs[k].to_numpy() for k in keys})
+    obs.index = model.adata.obs_names.copy()
+    return AnnData(sub, obs=obs, var=pd.DataFrame(index=model.var_names))

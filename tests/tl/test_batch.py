@@ -1,0 +1,178 @@
+"""`tl.ortho_ae(batch_key=...)`: units free of batch, stored batches, transfer into a new batch."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import scsaliency as ss
+
+FAST = dict(n_latent=8, n_hidden=32, max_epochs=40, progress=False)
+
+
+def batch_share(rep: np.ndarray, batches) -> np.ndarray:
+    """Per unit, the share of its variance between batches (eta squared)."""
+    codes = pd.Categorical(batches).codes
+    total = rep.var(0) * len(rep)
+    between = sum(
+        (codes == c).sum() * (rep[codes == c].mean(0) - rep.mean(0)) ** 2 for c in np.unique(codes)
+    )
+    return np.where(total > 0, between / np.maximum(total, 1e-12), 0.0)
+
+
+@pytest.fixture(scope="module")
+def batched():
+    """Three batches with strong per-gene capture factors and depths; programs shared."""
+    return ss.datasets.synthetic(
+        n_cells=900,
+        n_genes=300,
+        n_groups=3,
+        n_samples=3,
+        sample_effect=1.0,
+        library_effect=0.5,
+        activity="independent",
+        fold_change=5.0,
+        random_state=4,
+    )
+
+
+@pytest.fixture(scope="module")
+def pair(batched):
+    plain, aware = batched.copy(), batched.copy()
+    ss.tl.ortho_ae(plain, **FAST)
+    ss.tl.ortho_ae(aware, batch_key="sample", **FAST)
+    return plain, aware
+
+
+def test_batch_key_takes_batch_out_of_the_units(pair):
+    plain, aware = pair
+    labels = plain.obs["sample"]
+    without = batch_share(plain.obsm["X_ortho_ae"], labels)
+    with_key = batch_share(aware.obsm["X_ortho_ae"], labels)
+    assert with_key.max() < without.max()
+    assert np.median(with_key) < np.median(without)
+    e = aware.uns["ortho_ae"]
+    assert list(e["params"]["batch_key"]) == ["sample"]
+    assert list(e["batch_categories"]["sample"]) == ["s0", "s1", "s2"]
+
+
+def test_batch_effects_table_finds_the_planted_factors(pair, batched):
+    _, aware = pair
+    table = ss.get.batch_effects(aware)
+    assert set(table.columns) == {"batch_key", "batch", "gene", "log2_fold_change", "rank"}
+    assert len(table) == 3 * len(aware.uns["ortho_ae"]["var_names"])
+    top = ss.get.batch_effects(aware, n_top=5)
+    assert top.groupby("batch").size().eq(5).all() and (top["rank"] <= 5).all()
+    # per batch, the learned log factors follow the planted ones (log-normal, sd 1)
+    x = aware.X.toarray()
+    lib = x.sum(1, keepdims=True)
+    for name in ("s0", "s1", "s2"):
+        rows = table[table["batch"] == name].set_index("gene")["log2_fold_change"]
+        cells = (aware.obs["sample"] == name).to_numpy()
+        observed = np.log2((x[cells] / lib[cells]).mean(0) + 1e-6) - np.log2(
+            (x / lib).mean(0) + 1e-6
+        )
+        observed = pd.Series(observed, index=aware.var_names)[rows.index]
+        assert np.corrcoef(rows, observed)[0, 1] > 0.5
+
+
+def test_stored_batches_round_trip_and_rebuild(pair, tmp_path):
+    _, aware = pair
+    path = tmp_path / "b.h5ad"
+    aware.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    module = ss.get.model(back)
+    assert module.n_batch == 3
+    a, b = aware.copy(), back.copy()
+    ss.tl.saliency(a, progress=False)
+    ss.tl.saliency(b, progress=False)
+    np.testing.assert_array_equal(a.varm["saliency"], b.varm["saliency"])
+    pd.testing.assert_frame_equal(ss.get.batch_effects(back), ss.get.batch_effects(aware))
+
+
+def _set(name, values):
+    return lambda a: a.obs.__setitem__(name, values(a.n_obs))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "error", "match"),
+    [
+        (_set("s", lambda n: np.where(np.arange(n) % 2, "a", "b")), "s", None, None),
+        (_set("s", lambda n: np.arange(n) % 3), "s", None, None),
+        (_set("f", lambda n: np.arange(n) / 3.0), "f", ValueError, "float column"),
+        (lambda a: None, "nope", KeyError, "batch_key='nope' is not a column"),
+        (
+            _set("s", lambda n: np.where(np.arange(n) == 0, None, "b")),
+            "s",
+            ValueError,
+            "1 cells without a batch",
+        ),
+        (
+            _set("s", lambda n: np.where(np.arange(n) == 0, "lone", "b")),
+            "s",
+            ValueError,
+            "fewer than 2 cells",
+        ),
+        (lambda a: None, ["sample", "sample"], ValueError, "distinct names"),
+    ],
+)
+def test_batch_keys_checked_before_training(batched, mutate, key, error, match):
+    a = batched[:200].copy()
+    mutate(a)
+    kw = dict(batch_key=key, n_latent=4, n_hidden=8, max_epochs=2, progress=False)
+    if error is None:  # strings and integers are categories
+        ss.tl.ortho_ae(a, **kw)
+        assert a.uns["ortho_ae"]["weights"]["batch_log"].shape[0] == len(set(a.obs[key]))
+        return
+    with pytest.raises(error, match=match):
+        ss.tl.ortho_ae(a, **kw)
+    assert "ortho_ae" not in a.uns
+
+
+def test_transfer_into_a_new_batch_fits_only_its_parameters(batched):
+    ref = batched[batched.obs["sample"] != "s2"].copy()
+    ref.obs["sample"] = ref.obs["sample"].cat.remove_unused_categories()
+    ss.tl.ortho_ae(ref, batch_key="sample", **FAST)
+    query = batched.copy()  # s0 and s1 known, s2 new
+    ss.tl.transfer(query, ref, fit_epochs=20)
+    e = query.uns["ortho_ae"]
+    assert list(e["batch_categories"]["sample"]) == ["s0", "s1", "s2"]
+    assert list(e["transfer"]["fitted_batches"]["sample"]) == ["s2"]
+    old, new = ref.uns["ortho_ae"]["weights"], e["weights"]
+    for name, value in old.items():
+        if name in ("batch_hidden", "batch_log", "batch_group"):
+            np.testing.assert_array_equal(np.asarray(new[name])[:2], np.asarray(value)[:2])
+        else:
+            np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(value), err_msg=name)
+    assert not np.array_equal(np.asarray(new["batch_log"])[2], np.asarray(old["batch_log"]).mean(0))
+    # cells of known batches are represented exactly as in the reference
+    known = (query.obs["sample"] != "s2").to_numpy()
+    np.testing.assert_array_equal(query.obsm["X_ortho_ae"][known], ref.obsm["X_ortho_ae"])
+    loss = np.asarray(e["transfer"]["fit_loss"])
+    assert loss[-1] < loss[0]
+    # the saliency runs on the query, new batch included
+    ss.tl.saliency(query, groupby="sample", progress=False)
+
+
+def test_model_with_batches_refuses_unseen_batches_outside_transfer(pair):
+    _, aware = pair
+    b = aware.copy()
+    b.obs["sample"] = b.obs["sample"].cat.rename_categories({"s2": "s9"})
+    with pytest.raises(ValueError, match="not trained on \\(s9\\).*tl.transfer"):
+        ss.tl.saliency(b, progress=False)
+
+
+def test_cli_batch_key_reaches_the_model(batched, tmp_path):
+    from scsaliency.cli import main
+
+    path = tmp_path / "in.h5ad"
+    batched[:300].copy().write_h5ad(path)
+    gmt = tmp_path / "s.gmt"
+    gmt.write_text("S\tna\t" + "\t".join(f"gene{i}" for i in range(20)) + "\n")
+    out = tmp_path / "out"
+    argv = ["run", str(path), "--gene-sets", str(gmt), "--genes", "all", "--quiet"]
+    argv += ["--n-latent", "4", "--max-epochs", "3", "--batch-key", "sample", "--out", str(out)]
+    assert main(argv) == 0
+    stored = ad.read_h5ad(out / "adata.h5ad").uns["ortho_ae"]
+    assert list(stored["params"]["batch_key"]) == ["sample"]
+    assert main([*argv[:-2], "--batch-key", "nope", "--out", str(out)]) == 2
