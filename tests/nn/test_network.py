@@ -102,3 +102,29 @@ def test_folding_the_input_center_keeps_the_function():
     assert module.input_center is None and "input_center" not in module.state_dict()
     with pytest.raises(ValueError, match="center must have shape"):
         module.center_input(torch.zeros(29))
+
+
+def test_batch_centre_folds_into_the_batch_bias():
+    # Issue 29: each batch's centre of the input folds into its first-layer bias exactly.
+    gen = torch.Generator().manual_seed(0)
+    module = OrthoAE(12, 8, 3, decoder="additive", n_batch=3, generator=gen)
+    with torch.no_grad():
+        module.batch_hidden.normal_(generator=gen)
+        module.batch_log.normal_(generator=gen)
+    module.batch_group.copy_(torch.tensor([0, 0, 1]))  # two covariates: 2 and 1 batches
+    counts = torch.poisson(torch.full((20, 12), 3.0), generator=gen)
+    onehot = torch.zeros(20, 3)
+    onehot[torch.arange(20), torch.arange(20) % 2] = 1
+    onehot[::3, 2] = 1
+    x = torch.cat([counts, onehot], 1)
+    module.center_input(torch.rand(12, generator=gen), torch.rand(3, 12, generator=gen))
+    before_z, before_rate = module(x)
+    module.fold_input_center()
+    after_z, after_rate = module(x)
+    assert module.batch_center is None and module.input_center is None
+    torch.testing.assert_close(after_z, before_z)
+    torch.testing.assert_close(after_rate, before_rate)
+    # the centred log factors of each covariate sum to zero over its batches
+    f = module.batch_factors()
+    torch.testing.assert_close(f[:2].sum(0), torch.zeros(12), atol=1e-6, rtol=0)
+    torch.testing.assert_close(f[2], torch.zeros(12))

@@ -145,9 +145,12 @@ def test_transfer_into_a_new_batch_fits_only_its_parameters(batched):
         else:
             np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(value), err_msg=name)
     assert not np.array_equal(np.asarray(new["batch_log"])[2], np.asarray(old["batch_log"]).mean(0))
-    # cells of known batches are represented exactly as in the reference
+    # cells of known batches are represented as in the reference (up to float rounding: the
+    # batch columns are one longer)
     known = (query.obs["sample"] != "s2").to_numpy()
-    np.testing.assert_array_equal(query.obsm["X_ortho_ae"][known], ref.obsm["X_ortho_ae"])
+    np.testing.assert_allclose(
+        query.obsm["X_ortho_ae"][known], ref.obsm["X_ortho_ae"], rtol=1e-6, atol=1e-6
+    )
     loss = np.asarray(e["transfer"]["fit_loss"])
     assert loss[-1] < loss[0]
     # the saliency runs on the query, new batch included

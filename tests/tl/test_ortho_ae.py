@@ -229,9 +229,9 @@ def test_center_input_is_the_mean_input_of_training_cells(counts, monkeypatch):
     seen = []
     original = OrthoAE.center_input
 
-    def spy(self, center):
+    def spy(self, center, batch_center=None):
         seen.append(center.clone())
-        original(self, center)
+        original(self, center, batch_center)
 
     monkeypatch.setattr(OrthoAE, "center_input", spy)
     ss.tl.ortho_ae(counts, **FAST)

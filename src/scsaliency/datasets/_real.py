@@ -67,6 +67,43 @@ def paul15() -> AnnData:
     return _provenance("paul15", _scanpy_download("paul15"), exact=False)
 
 
+def kang18() -> AnnData:
+    """Kang et al. (2018) PBMC of 2 donors, control and interferon-beta stimulated.
+
+    The manifest file (``kang18_ifnb_pbmc_counts.h5ad``, the subset Bioconductor's muscat ships)
+    holds 1,556 cells x 1,267 genes of integer UMI counts with ``obs["cell_type"]`` (5 types),
+    ``obs["condition"]`` (``ctrl``, ``stim``), ``obs["donor"]`` and ``obs["sample"]`` (donor x
+    condition). Read from ``$SCSALIENCY_DATA_DIR`` or the cache; there is no download.
+
+    Returns
+    -------
+    AnnData with counts in ``X`` and provenance in ``uns["dataset"]``.
+    """
+    return _local("kang18")
+
+
+def mixology() -> AnnData:
+    """Tian et al. (2019) three cell lines profiled with two technologies (a batch benchmark).
+
+    The manifest file (``mixology_3celllines_2tech_counts.h5ad``) holds 450 cells x 15,073
+    Ensembl gene ids of integer counts with ``obs["cell_line"]`` (H1975, H2228, HCC827) and
+    ``obs["technology"]`` (CEL-seq2, Drop-seq). Read from ``$SCSALIENCY_DATA_DIR`` or the cache;
+    there is no download.
+
+    Returns
+    -------
+    AnnData with counts in ``X`` and provenance in ``uns["dataset"]``.
+    """
+    return _local("mixology")
+
+
+def _local(name: str) -> AnnData:
+    path = local_path(name)
+    if path is None:
+        raise FileNotFoundError(missing(name))
+    return _provenance(name, ad.read_h5ad(path), exact=True)
+
+
 def _scanpy_download(name: str) -> AnnData:
     """Scanpy's copy of a data set (a download); offline, one message of ours."""
     import scanpy as sc
@@ -78,8 +115,8 @@ def _scanpy_download(name: str) -> AnnData:
 
 
 def load(name: str) -> AnnData:
-    """Load a data set of the manifest by name (``"pbmc3k"`` or ``"paul15"``)."""
-    loaders = {"pbmc3k": pbmc3k, "paul15": paul15}
+    """Load a data set of the manifest by name: pbmc3k, paul15, kang18 or mixology."""
+    loaders = {"pbmc3k": pbmc3k, "paul15": paul15, "kang18": kang18, "mixology": mixology}
     if name not in loaders:
         raise KeyError(f"Unknown data set {name!r}; known: {sorted(loaders)}.")
     return loaders[name]()

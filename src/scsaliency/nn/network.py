@@ -197,6 +197,7 @@ class OrthoAE(nn.Module):
             self.register_buffer("batch_group", torch.zeros(n_batch, dtype=torch.long))
         # Set only while training (see :meth:`center_input`), hence not part of the state.
         self.register_buffer("input_center", None, persistent=False)
+        self.register_buffer("batch_center", None, persistent=False)
         for layer in self.linears:
             nn.init.xavier_uniform_(layer.weight, generator=generator)
             nn.init.constant_(layer.bias, BIAS_INIT)
@@ -226,7 +227,7 @@ class OrthoAE(nn.Module):
         """What the encoder sees: ``log1p(counts / s)`` or raw counts."""
         return torch.log1p(counts / size_factors) if self.library_size else counts
 
-    def center_input(self, center: torch.Tensor) -> None:
+    def center_input(self, center: torch.Tensor, batch_center: torch.Tensor | None = None) -> None:
         """Feed the first layer ``network input - center`` until :meth:`fold_input_center`.
 
         The same function of the input can be had with the centre folded into the first
@@ -234,6 +235,9 @@ class OrthoAE(nn.Module):
         the first layer's weights shares the input's mean, which couples the hidden units
         (LeCun et al. 1998, "Efficient BackProp"). Training on the centred input and folding
         afterwards gives the units a better-conditioned start (``benchmarks/modules.py``).
+        With batches, ``batch_center`` (batches x genes) centres each batch on its own mean, so
+        that the encoder starts from what varies within batches; it folds into the batches'
+        biases.
         """
         if center.shape != (self.n_genes,):
             raise ValueError(
@@ -241,6 +245,8 @@ class OrthoAE(nn.Module):
             )
         w = self.encoder_linears[0].weight
         self.input_center = center.to(dtype=w.dtype, device=w.device)
+        if batch_center is not None:  # batches x genes: each batch's mean minus the mean
+            self.batch_center = batch_center.to(dtype=w.dtype, device=w.device)
 
     @torch.no_grad()
     def fold_input_center(self) -> None:
@@ -254,6 +260,9 @@ class OrthoAE(nn.Module):
         first = self.encoder_linears[0]
         first.bias -= first.weight @ self.input_center
         self.input_center = None
+        if self.batch_center is not None:  # W (x - c_b) = W x - W c_b: into the batch's bias
+            self.batch_hidden -= self.batch_center @ first.weight.T
+            self.batch_center = None
 
     @torch.no_grad()
     def scale_units(self) -> None:
@@ -322,6 +331,8 @@ class OrthoAE(nn.Module):
         """The representation: the encoder's output times each unit's factor."""
         x = self.network_input(counts, size_factors)
         x = x if self.input_center is None else x - self.input_center
+        if batch is not None and self.batch_center is not None:
+            x = x - batch @ self.batch_center
         if batch is None:
             return self.encoder(x) * self.unit_scale
         first, act, second, out = self.encoder

@@ -47,23 +47,38 @@ def top_axes(y: np.ndarray, k: int, rng: np.random.Generator, n_iter: int = 4):
     return s[:k], vt[:k]
 
 
-def sample_counts(data: CellMatrix, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Dense counts of up to :data:`N_CELLS` of ``cells``, drawn at random.
+def sampled_cells(data: CellMatrix, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Up to :data:`N_CELLS` of ``cells``, drawn at random, sorted.
 
     Backed data is sampled as a few random runs of consecutive cells, so that no read spans
     the file.
     """
     cells = np.sort(np.asarray(cells))
     if len(cells) <= N_CELLS:
-        return data.rows(cells)
+        return cells
     if data.in_memory:
-        return data.rows(np.sort(rng.choice(cells, N_CELLS, replace=False)))
+        return np.sort(rng.choice(cells, N_CELLS, replace=False))
     run = max(N_CELLS // 8, 1)
     # 8 of the non-overlapping runs the cells fall into (len(cells) > N_CELLS >= 8 runs)
     starts = run * np.sort(rng.choice(len(cells) // run, 8, replace=False))
-    pick = np.concatenate([cells[s : s + run] for s in starts])
-    chunks = range(0, len(pick), BACKED_BLOCK)
-    return np.concatenate([data.rows(pick[i : i + BACKED_BLOCK]) for i in chunks])
+    return np.concatenate([cells[s : s + run] for s in starts])
+
+
+def sample_counts(data: CellMatrix, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dense counts of :func:`sampled_cells`."""
+    return _rows(data, sampled_cells(data, cells, rng))
+
+
+def batch_means(values: np.ndarray, onehot: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Batches x columns: each batch's mean of ``values`` minus the mean over all cells.
+
+    ``onehot`` (cells x batches) holds the cells' batches of every covariate side by side,
+    ``group`` says which covariate each batch column belongs to. Subtracting the rows of a
+    cell's batches centres ``values`` per batch (exactly so for one covariate).
+    """
+    n = onehot.sum(0)
+    means = (onehot.T @ values) / np.maximum(n, 1)[:, None]
+    return np.where(n[:, None] > 0, means - values.mean(0), 0.0)
 
 
 def program_profiles(
@@ -73,6 +88,7 @@ def program_profiles(
     *,
     median_total: float,
     rng: np.random.Generator,
+    covariates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Non-negative gene profiles (at most ``n_programs`` x genes) to start programs from.
 
@@ -80,11 +96,17 @@ def program_profiles(
     sees; used whatever the encoder's input, since on raw counts library size would lead the
     axes), each gene centred and scaled to unit variance; its top principal axes,
     varimax-rotated; each axis signed so that its heavy tail is positive, and cut to its
-    positive part. Axes that are all zero after the cut are dropped.
+    positive part. Axes that are all zero after the cut are dropped. With ``covariates``
+    (``(cells x batches one-hot, covariate of each batch column)``), each gene is centred per
+    batch first, so that the axes follow what varies within batches, not between them.
     """
-    x = sample_counts(data, cells, rng).astype(np.float64)
+    pick = sampled_cells(data, cells, rng)
+    x = _rows(data, pick).astype(np.float64)
     s = x.sum(1, keepdims=True).clip(1.0) / median_total
     y = np.log1p(x / s)
+    if covariates is not None:
+        onehot = covariates[0][pick]
+        y -= onehot @ batch_means(y, onehot, covariates[1])
     y -= y.mean(0)
     y /= np.maximum(y.std(0), 1e-3)
     k = min(n_programs, *y.shape)
@@ -93,3 +115,10 @@ def program_profiles(
     rotated *= np.where((rotated**3).sum(0) < 0, -1.0, 1.0)
     profiles = np.maximum(rotated.T, 0.0)
     return profiles[profiles.sum(1) > 0]
+
+
+def _rows(data: CellMatrix, pick: np.ndarray) -> np.ndarray:
+    if data.in_memory:
+        return data.rows(pick)
+    chunks = range(0, len(pick), BACKED_BLOCK)
+    return np.concatenate([data.rows(pick[i : i + BACKED_BLOCK]) for i in chunks])

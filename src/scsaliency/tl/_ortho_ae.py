@@ -16,7 +16,13 @@ from .._docs import doc_params
 from .._stored import FORMAT_VERSION, module_to_uns, programs_on_var
 from ..nn.inference import embed
 from ..nn.network import DECODERS, OrthoAE
-from ..nn.start import PROGRAM_INITS, program_profiles, sample_counts
+from ..nn.start import (
+    PROGRAM_INITS,
+    batch_means,
+    program_profiles,
+    sample_counts,
+    sampled_cells,
+)
 from ..nn.tensors import CellMatrix, resolve_device
 from ..nn.training import TrainConfig, TrainResult, default_lr, train
 
@@ -248,6 +254,7 @@ def ortho_ae(
         program_init=program_init,
         center_input=center_input,
         rng=rng,
+        batch_group=batch_group,
     )
     module.to(dev)
 
@@ -419,10 +426,16 @@ def _start(
     program_init: str,
     center_input: bool,
     rng: np.random.Generator,
+    batch_group: np.ndarray | None = None,
 ) -> None:
-    """Start from the data: the median size, the decoder's baseline and programs, the centre."""
+    """Start from the data: the median size, the decoder's baseline and programs, the centre.
+
+    With batches: the programs' start and the input's centre are taken within batches, and
+    each batch's rate factors start from its mean counts.
+    """
     median_total = float(np.median(used_totals[train_cells])) or 1.0
     module.median_total.fill_(median_total)
+    covariates = None if not data.n_cov else (data.covariates, batch_group)
     if module.decoder_kind == "additive":
         # Per-gene mean rate at size factor 1: gene total over the summed size factors.
         size_sum = used_totals.sum() / median_total if module.library_size else len(used_totals)
@@ -430,12 +443,35 @@ def _start(
         module.decoder.init_from_mean(torch.as_tensor(mean, dtype=torch.float32))
         if program_init == "varimax":
             profiles = program_profiles(
-                data, train_cells, module.n_latent // 2, median_total=median_total, rng=rng
+                data,
+                train_cells,
+                module.n_latent // 2,
+                median_total=median_total,
+                rng=rng,
+                covariates=covariates,
             )
             module.decoder.init_programs(torch.as_tensor(profiles, dtype=torch.float32))
+    if center_input or covariates is not None:
+        pick = sampled_cells(data, train_cells, rng)
+        sample = torch.as_tensor(sample_counts(data, pick, rng))
+        s = module.size_factors(sample)
+        x_in = module.network_input(sample, s)
+    if covariates is not None:
+        # Each batch starts with its own capture factors (the log ratio of its mean normalised
+        # counts to all cells'), so that no program has to learn them first.
+        onehot = covariates[0][pick]
+        norm = (sample / s).double().numpy()
+        ratio = batch_means(norm, onehot, batch_group) + norm.mean(0)
+        with torch.no_grad():
+            module.batch_log.copy_(
+                torch.as_tensor(np.log((ratio + 0.1) / (norm.mean(0) + 0.1)), dtype=torch.float32)
+            )
     if center_input:
-        sample = torch.as_tensor(sample_counts(data, train_cells, rng))
-        module.center_input(module.network_input(sample, module.size_factors(sample)).mean(0))
+        batch_center = None
+        if covariates is not None:
+            means = batch_means(x_in.double().numpy(), onehot, batch_group)
+            batch_center = torch.as_tensor(means)
+        module.center_input(x_in.mean(0), batch_center)
 
 
 def _model_entry(module: OrthoAE, result: TrainResult, params: dict, var_names: pd.Index) -> dict:

@@ -1,0 +1,258 @@
+"""Programs free of batch (issue 29): the model without and with batch_key, and peers.
+
+Data (batch / biology):
+- cell-line mixture (Tian et al. 2019): 450 cells of 3 lung cancer cell lines, CEL-seq2 and
+  Drop-seq; batch = technology, biology = cell line; the 3,000 most variable genes (scanpy,
+  flavor "seurat", batch-aware, on log-normalised counts);
+- Kang 2018: 1,556 PBMC of 2 donors, control and IFN-beta stimulated; batch = donor, biology =
+  cell type; all 1,267 genes; the stimulation must survive as a program;
+- synthetic: 3 batches with per-gene capture factors (log-normal, sd 1) and depths (sd 0.5),
+  4 programs active independently in 30 % of the cells, shared by the batches.
+Columns, on a 15-nearest-neighbour graph of the representation (the square root of our units;
+Harmony: its corrected PCs): same batch (share of a cell's neighbours from its own batch, mean
+over cells; a perfect mix gives the batch's share of the data), same biology (share with its
+own cell line / type), batch ASW (1 - |silhouette| of the batch labels, scib's definition:
+1 = mixed), biology NMI (KMeans with k = number of labels, mean of 5 seeds); per unit, the batch
+share (eta squared of the batch on the unit's activity): the largest, and how many units
+exceed 0.2; on synthetic data the planted programs' best-unit |r| and gap; seconds.
+Transfer rows: a model trained on one technology (or one donor), transferred into the other
+with tl.transfer (which fits only the new batch's parameters), scored by each query cell's 15
+nearest reference cells: the share with the query cell's cell line.
+Peers when installed (skipped with a message when not): Harmony (harmonypy) on 50 PCs; scVI
+and LinearSCVI (scvi-tools) with batch_key; DRVI (drvi-py) with its covariate.
+Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/batch.py [--quick: one seed]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import scanpy as sc
+from modules import correlations
+from sklearn.cluster import KMeans
+from sklearn.metrics import normalized_mutual_info_score, silhouette_score
+from sklearn.neighbors import NearestNeighbors
+
+import scsaliency as ss
+
+warnings.filterwarnings("ignore")
+K = 15
+
+
+def neighbour_shares(rep, batch, bio) -> tuple[float, float]:
+    """Mean share of each cell's K nearest neighbours (itself excluded) in its batch, biology."""
+    idx = NearestNeighbors(n_neighbors=K + 1).fit(rep).kneighbors(rep, return_distance=False)[:, 1:]
+    b, y = np.asarray(batch), np.asarray(bio)
+    return float((b[idx] == b[:, None]).mean()), float((y[idx] == y[:, None]).mean())
+
+
+def batch_asw(rep, batch) -> float:
+    return float(1 - abs(silhouette_score(rep, np.asarray(batch))))
+
+
+def bio_nmi(rep, bio) -> float:
+    k = len(set(bio))
+    return float(
+        np.mean(
+            [
+                normalized_mutual_info_score(
+                    bio, KMeans(k, n_init=10, random_state=s).fit_predict(rep)
+                )
+                for s in range(5)
+            ]
+        )
+    )
+
+
+def unit_batch_share(rep, batch) -> np.ndarray:
+    codes = pd.Categorical(batch).codes
+    total = rep.var(0) * len(rep)
+    between = sum(
+        (codes == c).sum() * (rep[codes == c].mean(0) - rep.mean(0)) ** 2 for c in np.unique(codes)
+    )
+    return np.where(total > 0, between / np.maximum(total, 1e-12), 0.0)
+
+
+def row(name, rep, batch, bio, seconds, units=None, extra=""):
+    same_b, same_y = neighbour_shares(rep, batch, bio)
+    share = "" if units is None else unit_batch_share(units, batch)
+    shares = "- | -" if units is None else f"{share.max():.2f} | {(share > 0.2).sum()}"
+    print(
+        f"| {name} | {same_b:.2f} | {same_y:.2f} | {batch_asw(rep, batch):.2f} | "
+        f"{bio_nmi(rep, bio):.3f} | {shares} |{extra} {seconds:.0f} |",
+        flush=True,
+    )
+
+
+def ours(adata, seed, **kw):
+    a = adata.copy()
+    t = time.perf_counter()
+    ss.tl.ortho_ae(a, random_state=seed, progress=False, **kw)
+    return a, time.perf_counter() - t
+
+
+def harmony(adata, batch_key, seed):
+    try:
+        import harmonypy
+    except ImportError:
+        print("| Harmony on PCA | skipped: harmonypy is not installed |")
+        return None
+    b = adata.copy()
+    sc.pp.normalize_total(b, target_sum=1e4)
+    sc.pp.log1p(b)
+    t = time.perf_counter()
+    sc.pp.pca(b, n_comps=50, random_state=seed)
+    out = harmonypy.run_harmony(b.obsm["X_pca"], b.obs, batch_key, random_state=seed)
+    z = np.asarray(out.Z_corr)
+    z = z.T if z.shape[0] != b.n_obs else z
+    return b.obsm["X_pca"], z, time.perf_counter() - t
+
+
+def peers_scvi(adata, batch_key):
+    for name, module in (("scVI", "scvi"), ("LinearSCVI", "scvi"), ("DRVI", "drvi")):
+        try:
+            __import__(module)
+        except ImportError:
+            print(f"| {name} | skipped: {module} is not installed |")
+
+
+HEADER = (
+    "| model | same batch | same biology | batch ASW | biology NMI | largest unit batch share | "
+    "units > 0.2 |{extra} s |"
+)
+
+
+def real_table(title, adata, batch_key, bio_key, seeds):
+    batch, bio = adata.obs[batch_key].astype(str), adata.obs[bio_key].astype(str)
+    print(
+        f"\n# {title}: {adata.n_obs} cells x {adata.n_vars} genes; "
+        f"batch {batch_key}, biology {bio_key}"
+    )
+    print(f"# a perfect mix: same batch {(batch.value_counts(normalize=True) ** 2).sum():.2f}")
+    print(HEADER.format(extra=""))
+    print("|---|" + "---:|" * 7)
+    for seed in seeds:
+        for label, kw in (("default", {}), ("batch_key", {"batch_key": batch_key})):
+            a, dt = ours(adata, seed, **kw)
+            rep = np.sqrt(a.obsm["X_ortho_ae"])
+            row(f"ours, {label} (seed {seed})", rep, batch, bio, dt, units=a.obsm["X_ortho_ae"])
+    h = harmony(adata, batch_key, seeds[0])
+    if h is not None:
+        pca, z, dt = h
+        row("PCA(50), uncorrected", pca, batch, bio, 0)
+        row("Harmony on PCA(50)", z, batch, bio, dt)
+    peers_scvi(adata, batch_key)
+
+
+def transfer_rows(title, adata, batch_key, bio_key, seed):
+    print(f"\n# {title}, transfer: model trained on one {batch_key}, transferred into the other")
+    print(
+        "| reference -> query | query cells' same-biology share among reference neighbours "
+        "| fit s |"
+    )
+    print("|---|---:|---:|")
+    for ref_b in sorted(adata.obs[batch_key].astype(str).unique()):
+        is_ref = (adata.obs[batch_key].astype(str) == ref_b).to_numpy()
+        ref, query = adata[is_ref].copy(), adata[~is_ref].copy()
+        for col in (batch_key,):
+            ref.obs[col] = ref.obs[col].astype(str).astype("category")
+            query.obs[col] = query.obs[col].astype(str).astype("category")
+        for label, kw in (("default", {}), ("batch_key", {"batch_key": batch_key})):
+            ss.tl.ortho_ae(ref, random_state=seed, progress=False, **kw)
+            t = time.perf_counter()
+            ss.tl.transfer(query, ref)
+            dt = time.perf_counter() - t
+            r, q = np.sqrt(ref.obsm["X_ortho_ae"]), np.sqrt(query.obsm["X_ortho_ae"])
+            idx = NearestNeighbors(n_neighbors=K).fit(r).kneighbors(q, return_distance=False)
+            yr, yq = (
+                ref.obs[bio_key].astype(str).to_numpy(),
+                query.obs[bio_key].astype(str).to_numpy(),
+            )
+            share = float((yr[idx] == yq[:, None]).mean())
+            qb = ", ".join(sorted(query.obs[batch_key].astype(str).unique()))
+            print(f"| {ref_b} -> {qb}, {label} | {share:.2f} | {dt:.1f} |", flush=True)
+
+
+def mixology():
+    a = ss.datasets.mixology()
+    b = a.copy()
+    sc.pp.normalize_total(b, target_sum=1e4)
+    sc.pp.log1p(b)
+    sc.pp.highly_variable_genes(b, n_top_genes=3000, flavor="seurat", batch_key="technology")
+    a = a[:, b.var["highly_variable"].to_numpy()].copy()
+    a.obs["technology"] = a.obs["technology"].astype("category")
+    return a
+
+
+def kang():
+    a = ss.datasets.kang18()
+    a.obs["donor"] = a.obs["donor"].astype(str).astype("category")
+    return a
+
+
+def synthetic_table(seeds):
+    print("\n# synthetic: 3 batches (capture sd 1, depth sd 0.5), 4 independent programs")
+    print(HEADER.format(extra=" planted r | gap |"))
+    print("|---|" + "---:|" * 9)
+    for seed in seeds:
+        a = ss.datasets.synthetic(
+            n_cells=1500,
+            n_genes=400,
+            n_groups=4,
+            n_samples=3,
+            sample_effect=1.0,
+            library_effect=0.5,
+            activity="independent",
+            fold_change=4.0,
+            random_state=seed,
+        )
+        clean = ss.datasets.synthetic(
+            n_cells=1500,
+            n_genes=400,
+            n_groups=4,
+            activity="independent",
+            fold_change=4.0,
+            random_state=seed,
+        )
+        act = a.obs[[c for c in a.obs.columns if c.endswith("_activity")]].to_numpy()
+        act_clean = clean.obs[[c for c in clean.obs.columns if c.endswith("_activity")]].to_numpy()
+        for label, data, acts, kw in (
+            ("no batches", clean, act_clean, {}),
+            ("batches, default", a, act, {}),
+            ("batches, batch_key", a, act, {"batch_key": "sample"}),
+        ):
+            m, dt = ours(data, seed, **kw)
+            rep = m.obsm["X_ortho_ae"]
+            r = correlations(rep, acts)
+            srt = np.sort(r, axis=1)
+            extra = f" {srt[:, -1].mean():.3f} | {(srt[:, -1] - srt[:, -2]).mean():.3f} |"
+            batch = data.obs["sample"] if "sample" in data.obs else np.zeros(data.n_obs)
+            if "sample" not in data.obs:  # one batch: the shares are 0 by definition
+                batch = pd.Series(np.where(np.arange(data.n_obs) % 3 == 0, "x", "y"))
+            row(
+                f"ours, {label} (seed {seed})",
+                np.sqrt(rep),
+                batch,
+                data.obs["group"],
+                dt,
+                units=rep,
+                extra=extra,
+            )
+
+
+if __name__ == "__main__":
+    import torch
+
+    quick = "--quick" in sys.argv
+    seeds = [0] if quick else [0, 1]
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
+    mix = mixology()
+    real_table("cell-line mixture", mix, "technology", "cell_line", seeds)
+    transfer_rows("cell-line mixture", mix, "technology", "cell_line", 0)
+    k = kang()
+    real_table("Kang 2018", k, "donor", "cell_type", seeds)
+    synthetic_table(seeds)
