@@ -24,14 +24,11 @@ Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/stability.py [--quick:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import scanpy as sc
 from _common import pbmc_hallmark
 from modules import COMMON, CONFIGS, lognorm
 
@@ -50,12 +47,8 @@ def datasets():
     yield "PBMC 3k", pbmc, {**ss.genesets.as_dict("hallmark", pbmc.var_names), **markers}
     if QUICK:
         return
-    data_dir = Path(os.environ[ss.datasets.DATA_DIR_VAR])  # not in the manifest yet
-    for name, file in (
-        ("Paul15", "paul15_counts.h5ad"),
-        ("Kang 2018", "kang18_ifnb_pbmc_counts.h5ad"),
-    ):
-        a = sc.read_h5ad(data_dir / file)
+    for name, load in (("Paul15", ss.datasets.paul15), ("Kang 2018", ss.datasets.kang18)):
+        a = load()
         sets = ss.genesets.as_dict("hallmark", a.var_names)
         genes = {g.upper() for s in sets.values() for g in s}
         detected = np.asarray((a.X > 0).sum(0)).ravel() >= 3

@@ -36,7 +36,7 @@ def _readme_docs_command() -> str:
 
 @pytest.fixture(scope="module")
 def site():
-    for data in ("pbmc3k", "paul15", "hallmark_human", "dmap"):
+    for data in ("pbmc3k", "paul15", "kang18", "hallmark_human", "hallmark_mouse", "dmap"):
         if not _have(data):
             pytest.fail(f"{data} is not in the data directory; the tutorials need it")
     command = _readme_docs_command()
@@ -90,7 +90,8 @@ def test_cli_is_documented(site):
 
 
 @pytest.mark.parametrize(
-    ("page", "min_figures"), [("pbmc3k", 6), ("hematopoiesis", 2), ("transfer", 2)]
+    ("page", "min_figures"),
+    [("pbmc3k", 6), ("hematopoiesis", 3), ("stimulation", 2), ("transfer", 2)],
 )
 def test_tutorials_render_with_figures(site, page, min_figures):
     html = (site / "tutorials" / f"{page}.html").read_text()
@@ -102,7 +103,7 @@ def test_tutorials_render_with_figures(site, page, min_figures):
 
 
 def test_pages_and_links_resolve(site):
-    for page in ("index", "usage", "method", "benchmarks", "changelog"):
+    for page in ("index", "usage", "method", "paper", "benchmarks", "changelog"):
         html = (site / f"{page}.html").read_text()
         for href in re.findall(r'href="([^"#:]+\.html)', html):
             assert (site / page).parent.joinpath(href).resolve().is_file(), (page, href)

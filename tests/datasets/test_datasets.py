@@ -11,7 +11,7 @@ from scsaliency.datasets import _registry
 
 from ..conftest import _have, independent_programs, requires_pbmc
 
-NAMES = ["pbmc3k", "paul15", "hallmark_human", "hallmark_mouse", "dmap"]
+NAMES = ["pbmc3k", "paul15", "kang18", "mixology", "hallmark_human", "hallmark_mouse", "dmap"]
 
 
 def test_manifest_fields():
@@ -149,8 +149,17 @@ def test_loaders():
     assert a.shape == (2700, 13714) and "cell_type" in a.obs
     assert a.uns["dataset"]["is_manifest_file"]
     assert "CC BY 4.0" in a.uns["dataset"]["license"]
+    # Issue 26: the full Paul15 data, its 19 clusters and a coarse cell type from their names
     p = ss.datasets.paul15()
-    assert p.shape == (2660, 240) and p.obs["cell_type"].nunique() == 7
+    assert p.shape == (2730, 3451) and p.obs["paul15_clusters"].nunique() == 19
+    types = p.obs.groupby("paul15_clusters", observed=True)["cell_type"].first().astype(str)
+    assert types["7MEP"] == "MEP" and types["3Ery"] == "erythroid" and types["10GMP"] == "GMP"
+    assert types["19Lymph"] == "lymphoid" and p.obs["cell_type"].notna().all()
+    assert p.obs["cell_type"].nunique() == 10
+    k = ss.datasets.kang18()
+    assert k.shape == (1556, 1267) and set(k.obs["condition"]) == {"ctrl", "stim"}
+    m = ss.datasets.mixology()
+    assert m.shape == (450, 15073) and set(m.obs["technology"]) == {"CEL-seq2", "Drop-seq"}
     with pytest.raises(KeyError, match="Unknown data set"):
         ss.datasets.load("nope")
 

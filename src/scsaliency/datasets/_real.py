@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 
 from ._registry import entry, local_path, missing
@@ -49,13 +50,31 @@ def pbmc3k() -> AnnData:
     return _provenance("pbmc3k", adata, exact=False)
 
 
-def paul15() -> AnnData:
-    """Paul et al. (2015) mouse myeloid progenitors, integer counts, a 240-gene subset.
+#: Coarse cell type of each Paul et al. (2015) cluster, from the cluster names.
+PAUL15_CELL_TYPES = {
+    "Ery": "erythroid",
+    "MEP": "MEP",
+    "Mk": "megakaryocyte",
+    "GMP": "GMP",
+    "DC": "DC",
+    "Baso": "basophil",
+    "Mo": "monocyte",
+    "Neu": "neutrophil",
+    "Eos": "eosinophil",
+    "Lymph": "lymphoid",
+}
 
-    The manifest file (``paul15_240genes_counts.h5ad``) holds 2,660 cells x 240 genes and
-    ``obs["cell_type"]`` (7 types). Without it, the function falls back to
-    :func:`scanpy.datasets.paul15` (a download): the full 2,730 cells x 3,451 genes with
-    ``obs["paul15_clusters"]`` instead of ``cell_type``.
+
+def paul15() -> AnnData:
+    """Paul et al. (2015) mouse myeloid progenitors: the full data, with clusters and cell types.
+
+    The manifest file (``paul15_counts.h5ad``, what :func:`scanpy.datasets.paul15` serves) holds
+    2,730 cells x 3,451 genes of UMI counts and ``obs["paul15_clusters"]`` (19 clusters,
+    ``1Ery`` ... ``19Lymph``). A coarse ``obs["cell_type"]`` is derived from the cluster names:
+    erythroid (clusters 1-6), MEP (7), megakaryocyte (8), GMP (9-10), DC (11), basophil
+    (12-13), monocyte (14-15), neutrophil (16-17), eosinophil (18), lymphoid (19). Read from
+    ``$SCSALIENCY_DATA_DIR`` or the cache; without it, downloaded by
+    :func:`scanpy.datasets.paul15`.
 
     Returns
     -------
@@ -63,8 +82,14 @@ def paul15() -> AnnData:
     """
     path = local_path("paul15")
     if path is not None:
-        return _provenance("paul15", ad.read_h5ad(path), exact=True)
-    return _provenance("paul15", _scanpy_download("paul15"), exact=False)
+        adata = _provenance("paul15", ad.read_h5ad(path), exact=True)
+    else:
+        adata = _provenance("paul15", _scanpy_download("paul15"), exact=False)
+    clusters = adata.obs["paul15_clusters"].astype(str)
+    kind = clusters.str.replace(r"^\d+", "", regex=True)
+    order = list(dict.fromkeys(PAUL15_CELL_TYPES.values()))
+    adata.obs["cell_type"] = pd.Categorical(kind.map(PAUL15_CELL_TYPES), categories=order)
+    return adata
 
 
 def kang18() -> AnnData:
