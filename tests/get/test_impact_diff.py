@@ -93,6 +93,8 @@ def test_samples_survive_h5ad(donors, tmp_path):
     with pytest.warns(UserWarning, match="g0 has 1 and rest 8 samples.*min_samples=3"):
         d = ss.get.impact_diff(b, "g0")
     assert d["pval"].isna().all() and d["diff"].notna().all()
+    # the table and the figure say that no test ran (the figure named Welch's before)
+    assert d.attrs["test"].startswith("samples, no test") and d["effect_size"].notna().any()
 
 
 def test_sample_key_bad_input(donors):
@@ -118,6 +120,7 @@ def test_sample_key_bad_input(donors):
 def test_a_group_of_one_cell_gets_no_test(grouped):
     with pytest.warns(UserWarning, match="single has 1 .*min_cells=3"):
         d = ss.get.impact_diff(grouped, "single")
+    assert d.attrs["test"].startswith("cells, no test")
     assert d["pval"].isna().all() and d["padj"].isna().all()
     assert d["diff"].notna().all()
     with pytest.raises(ValueError, match="min_cells must be at least 2"):

@@ -61,6 +61,7 @@ def _samples_test(e, i, j, min_cells, min_samples, names):
                 stacklevel=3,
             )
             t = p = np.full(m1.shape, np.nan)
+            test = f"samples, no test (fewer than min_samples={min_samples} per group)"
     return m1, m2, t, p, s1, s2, test
 
 
@@ -123,7 +124,8 @@ def impact_diff(
     standard deviation, Cohen's d: how far apart the groups are relative to the spread within
     them, defined when no test can run), ``t`` and ``pval`` (two-sided, from the test above)
     and ``padj`` (Benjamini-Hochberg over all rows). ``df.attrs`` holds the group names,
-    ``n1``/``n2`` (cells), ``test`` (which test ran, in words) and with samples
+    ``n1``/``n2`` (cells), ``test`` (which test ran, in words, or ``"... no test (...)"``
+    when too few samples or cells left none) and with samples
     ``samples1``/``samples2`` (samples tested).
     """
     e = impact_entry(adata, key)
@@ -214,6 +216,7 @@ def _cells_test(e: Mapping, i: int, j: list[int], min_cells: int, names: tuple[s
             stacklevel=3,
         )
         t, p = np.full_like(t, np.nan), np.full_like(p, np.nan)
+        return m1, m2, t, p, f"cells, no test (a group below min_cells={min_cells})"
     return m1, m2, t, p, "cells, Welch's t-test"
 
 

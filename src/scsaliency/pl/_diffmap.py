@@ -123,7 +123,9 @@ def impact_diff(
 def _title(a, *, alpha: float, min_diff: float) -> str:
     """Which groups, which test, and what the dots and grey mean."""
     test = a["test"]
-    if test.startswith("cells"):
+    if "no test" in test:
+        test += "; colours are the differences alone"
+    elif test.startswith("cells"):
         test += " (cells as replicates overstate significance when they come from several samples)"
     else:
         test += f" over {a['samples1']} and {a['samples2']} samples of obs[{a['sample_key']!r}]"
