@@ -151,3 +151,23 @@ def test_n_latent_scan_gives_one_row_per_candidate_and_plots(tmp_path):
         ss.tl.n_latent_scan(a, (4, 4), progress=False)
     with pytest.raises(ValueError, match="decoder='additive'"):
         ss.tl.n_latent_scan(a, (4,), decoder="mlp", progress=False)
+
+
+def test_max_epochs_bounds_each_run(planted, monkeypatch):
+    # The runs' epochs can be capped (cheaper consensus); the cap is stored with the result.
+    from scsaliency.tl import _stability
+
+    seen = []
+    real = _stability.ortho_ae
+
+    def spy(data, **kw):
+        seen.append(kw["max_epochs"])
+        return real(data, **kw)
+
+    monkeypatch.setattr(_stability, "ortho_ae", spy)
+    a = planted.copy()
+    ss.tl.stability(a, n_runs=2, max_epochs=3, progress=False)
+    assert seen == [3, 3]
+    assert a.uns["ortho_ae"]["stability"]["params"]["max_epochs"] == 3
+    with pytest.raises(ValueError, match="max_epochs must be at least 1"):
+        ss.tl.stability(a, n_runs=2, max_epochs=0, progress=False)

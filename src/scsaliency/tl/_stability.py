@@ -55,6 +55,7 @@ def stability(
     min_stability: float = 0.5,
     min_votes: float = 0.5,
     random_state: int = 0,
+    max_epochs: int | None = None,
     device: str = "auto",
     copy: bool = False,
     progress: bool = True,
@@ -99,6 +100,9 @@ def stability(
         significant for it to be the consensus label.
     random_state
         Seed of the runs' seeds (which differ from the model's) and of the clustering.
+    max_epochs
+        Upper bound on each run's epochs; ``None``: the model's setting (each run stops
+        early as the model did). Fewer epochs cost less and give less converged programs.
     {device}
     {copy}
     {progress}
@@ -113,7 +117,7 @@ def stability(
     with a program in it; ``unit``, the model's unit in it or -1; with ``gene_sets``
     ``consensus_set`` and ``votes``), ``"programs"`` (clusters x model genes: each cluster's
     median program, the square root of expected counts with rows of length 1) and
-    ``"params"`` (``n_runs``, ``threshold``,
+    ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each run),
     ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
     """
     _validate.check_tool(adata, copy=copy, device=device)
@@ -139,6 +143,9 @@ def stability(
     settings = {k: model.params[k] for k in _SETTINGS}
     batch = int(model.params["batch_size"])
     settings["batch_size"] = batch if batch > 0 else None
+    if max_epochs is not None:
+        _validate.check_integers(1, max_epochs=max_epochs)
+        settings["max_epochs"] = int(max_epochs)
     if "batch_key" in model.params:  # the runs see the same batches
         settings["batch_key"] = [str(k) for k in np.atleast_1d(model.params["batch_key"])]
     seeds = [int(s) for s in np.random.default_rng(random_state).integers(0, 2**31 - 1, n_runs)]
@@ -171,6 +178,7 @@ def stability(
             "random_state": int(random_state),
             "seeds": np.asarray(seeds, dtype=np.int64),
             "labelled": sets is not None,
+            "max_epochs": int(settings["max_epochs"]),
         },
     }
     return adata if copy else None
