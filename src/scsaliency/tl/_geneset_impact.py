@@ -146,8 +146,6 @@ def geneset_impact(
     known = tuple(inspect.signature(geneset_impact).parameters)
     check_options(gene_sets, resource_kwargs, caller="geneset_impact", known=known)
     _validate.check_fraction("alpha", alpha)
-    _validate.check_at_least(1, min_size=min_size, n_bins=n_bins)
-    _validate.check_at_least(0, n_null=n_null)
     if n_null == 1:
         raise ValueError("n_null must be 0 (no significance) or at least 2 (a null spread).")
     sal = saliency_frame(adata, saliency_key)

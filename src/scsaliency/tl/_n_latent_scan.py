@@ -75,7 +75,6 @@ def n_latent_scan(
     candidates = [int(k) for k in n_latent]
     if not candidates or min(candidates) < 1 or len(set(candidates)) != len(candidates):
         raise ValueError(f"n_latent must be distinct positive integers, got {n_latent!r}.")
-    _validate.check_at_least(2, n_runs=n_runs)
     _validate.check_fraction("threshold", threshold)
     if ortho_ae_kwargs.get("decoder", "additive") != "additive":
         raise ValueError("n_latent_scan compares gene programs: it needs decoder='additive'.")

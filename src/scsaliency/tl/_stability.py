@@ -134,7 +134,6 @@ def stability(
             f"The model in adata.uns[{model_key!r}] was transferred from other data; its "
             "stability is measured on the data it was trained on."
         )
-    _validate.check_at_least(2, n_runs=n_runs)
     _validate.check_fraction("threshold", threshold)
     _validate.check_fraction("min_stability", min_stability, closed=True)
     _validate.check_fraction("min_votes", min_votes, closed=True)
