@@ -14,8 +14,8 @@ from string import Template
 import pandas as pd
 from anndata import AnnData
 
-from ._labels import CARRIES, UNSTABLE, clean_name
-from ._results import units_table
+from ._labels import UNSTABLE, clean_name
+from ._results import shown_sets, units_table
 
 
 def write_report(
@@ -96,14 +96,14 @@ def _carried_units(adata: AnnData) -> str:
     table = units_table(adata)
     if table is None:
         return "<tr><td>no units table: run tl.geneset_impact again</td></tr>"
-    carried = table[table["status"].isin([CARRIES, UNSTABLE]) & (table["gene_set"] != "")]
-    carried = carried[carried["label"] != carried.index + f": {UNSTABLE}"]
+    shown = shown_sets(table)
+    carried = table[shown != ""]
     has_stability = carried["stability"].notna().any()
     head = "<tr><th>unit</th><th>gene set</th><th>z</th><th>padj</th><th>runner-up</th>"
     head += "<th>stability</th></tr>" if has_stability else "</tr>"
     rows = ""
     for unit, r in carried.sort_values("score", ascending=False).iterrows():
-        name = clean_name(r["consensus_set"] or r["gene_set"])
+        name = clean_name(shown[unit])
         name += " (unstable)" if r["status"] == UNSTABLE else ""
         rows += (
             f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{r['zscore']:.2f}</td>"

@@ -80,6 +80,20 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     return table
 
 
+def shown_sets(table: pd.DataFrame) -> pd.Series:
+    """Per unit of a :func:`units_table`, the set its label names, ``""`` for none.
+
+    A unit names its set (the consensus set when there is one) when it carries it, or carried
+    it before :func:`scsaliency.tl.stability` marked the unit unstable. The one rule behind the
+    plots' unit labels and the report's table of units.
+    """
+    units = pd.Series(table.index, index=table.index)
+    unstable_with_set = (table["status"] == UNSTABLE) & (table["label"] != units + f": {UNSTABLE}")
+    named = (table["status"] == CARRIES) | unstable_with_set
+    consensus = table["consensus_set"]
+    return consensus.where(consensus != "", table["gene_set"]).where(named, "")
+
+
 def _model_stability(adata: AnnData, e: Mapping) -> Mapping | None:
     """``tl.stability``'s result for the model behind an impact, if any."""
     saliency = adata.uns.get(e.get("params", {}).get("saliency_key", "saliency"))

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from .._labels import clean_name
+from .._results import shown_sets
 
 __all__ = ["clean_name", "finish", "grey_unstable", "unit_labels"]
 
@@ -21,15 +22,15 @@ def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
     """
     if table is None:
         return [str(u) for u in units]
+    shown = shown_sets(table)
     out = []
     for u in units:
-        row = table.loc[str(u)]
-        significant = row["label"] != f"{u}: {row['status']}"
-        if row["status"] == "carries a set" or (row["status"] == "unstable" and significant):
-            name = clean_name(row["consensus_set"] or row["gene_set"], strip_prefix)
-            name += "?" if row["status"] == "unstable" else ""
+        status = table.loc[str(u), "status"]
+        if shown[str(u)]:
+            name = clean_name(shown[str(u)], strip_prefix)
+            name += "?" if status == "unstable" else ""
         else:
-            name = "-" if row["status"] == "no significant set" else row["status"]
+            name = "-" if status == "no significant set" else status
         out.append(f"{u}: {name}")
     return out
 
