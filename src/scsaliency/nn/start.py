@@ -66,7 +66,7 @@ def sampled_cells(data: CellMatrix, cells: np.ndarray, rng: np.random.Generator)
 
 def sample_counts(data: CellMatrix, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Dense counts of :func:`sampled_cells`."""
-    return _rows(data, sampled_cells(data, cells, rng))
+    return counts_of(data, sampled_cells(data, cells, rng))
 
 
 def batch_means(values: np.ndarray, onehot: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def program_profiles(
     batch first, so that the axes follow what varies within batches, not between them.
     """
     pick = sampled_cells(data, cells, rng)
-    x = _rows(data, pick).astype(np.float64)
+    x = counts_of(data, pick).astype(np.float64)
     s = x.sum(1, keepdims=True).clip(1.0) / median_total
     y = np.log1p(x / s)
     if covariates is not None:
@@ -117,7 +117,8 @@ def program_profiles(
     return profiles[profiles.sum(1) > 0]
 
 
-def _rows(data: CellMatrix, pick: np.ndarray) -> np.ndarray:
+def counts_of(data: CellMatrix, pick: np.ndarray) -> np.ndarray:
+    """Dense counts of the sorted cells ``pick`` (backed data read in blocks)."""
     if data.in_memory:
         return data.rows(pick)
     chunks = range(0, len(pick), BACKED_BLOCK)

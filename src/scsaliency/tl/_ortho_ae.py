@@ -19,8 +19,8 @@ from ..nn.network import DECODERS, OrthoAE
 from ..nn.start import (
     PROGRAM_INITS,
     batch_means,
+    counts_of,
     program_profiles,
-    sample_counts,
     sampled_cells,
 )
 from ..nn.tensors import CellMatrix, resolve_device
@@ -453,7 +453,7 @@ def _start(
             module.decoder.init_programs(torch.as_tensor(profiles, dtype=torch.float32))
     if center_input or covariates is not None:
         pick = sampled_cells(data, train_cells, rng)
-        sample = torch.as_tensor(sample_counts(data, pick, rng))
+        sample = torch.as_tensor(counts_of(data, pick))
         s = module.size_factors(sample)
         x_in = module.network_input(sample, s)
     if covariates is not None:
