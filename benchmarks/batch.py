@@ -33,9 +33,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import scanpy as sc
+from _common import kmeans_nmi
 from modules import correlations
-from sklearn.cluster import KMeans
-from sklearn.metrics import normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scsaliency as ss
@@ -56,17 +56,7 @@ def batch_asw(rep, batch) -> float:
 
 
 def bio_nmi(rep, bio) -> float:
-    k = len(set(bio))
-    return float(
-        np.mean(
-            [
-                normalized_mutual_info_score(
-                    bio, KMeans(k, n_init=10, random_state=s).fit_predict(rep)
-                )
-                for s in range(5)
-            ]
-        )
-    )
+    return float(np.mean(kmeans_nmi(rep, bio)))
 
 
 def unit_batch_share(rep, batch) -> np.ndarray:

@@ -20,22 +20,11 @@ import warnings
 
 import numpy as np
 import scanpy as sc
-from _common import pbmc_hallmark
-from sklearn.cluster import KMeans
-from sklearn.metrics import normalized_mutual_info_score
+from _common import kmeans_nmi, pbmc_hallmark
 
 import scsaliency as ss
 
 warnings.filterwarnings("ignore")
-
-
-def kmeans_nmi(rep: np.ndarray, labels, runs: int = 20) -> tuple[float, float]:
-    k = len(set(labels))
-    values = [
-        normalized_mutual_info_score(labels, KMeans(k, n_init=1, random_state=s).fit_predict(rep))
-        for s in range(runs)
-    ]
-    return float(np.mean(values)), float(np.std(values))
 
 
 def table(name: str, adata, labels) -> None:
@@ -61,7 +50,8 @@ def table(name: str, adata, labels) -> None:
         ("PCA(50) of log-normalised counts", b.obsm["X_pca"]),
         ("raw input (log-normalised counts)", raw),
     ):
-        mean, sd = kmeans_nmi(rep, labels)
+        values = kmeans_nmi(rep, labels, seeds=range(20), n_init=1)
+        mean, sd = np.mean(values), np.std(values)
         print(f"| {label} | {rep.shape[1]} | {mean:.3f} +- {sd:.3f} |", flush=True)
 
 
