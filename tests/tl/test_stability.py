@@ -171,3 +171,30 @@ def test_max_epochs_bounds_each_run(planted, monkeypatch):
     assert a.uns["ortho_ae"]["stability"]["params"]["max_epochs"] == 3
     with pytest.raises(ValueError, match="max_epochs must be at least 1"):
         ss.tl.stability(a, n_runs=2, max_epochs=0, progress=False)
+
+
+def test_consensus_leaves_out_programs_that_no_run_repeats():
+    """KMeans puts three unrepeated programs in one cluster: it is no consensus program."""
+    from scsaliency.tl._stability import _consensus
+
+    eye = np.eye(6)
+    shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
+    vectors = [np.stack([shared, eye[2 + r]]) for r in range(3)]
+    units, clusters, centres = _consensus(vectors, None, 0.8, 0.5, 0)
+    repeated = int(np.argmax(centres @ shared))
+    assert clusters["runs"].iloc[repeated] == 1.0
+    assert clusters["runs"].iloc[1 - repeated] == 0.0  # all three counted before
+    assert units["stability"].tolist() == [1.0, 1 / 3]
+    np.testing.assert_allclose(centres[repeated], shared, atol=1e-6)
+
+
+def test_consensus_label_is_not_decided_by_one_outlying_run():
+    """Two runs put S1 just above S2; one run scores S2 far higher: the median keeps S1."""
+    from scsaliency.tl._stability import SetScores, _consensus
+
+    program = np.ones((1, 4)) / 2
+    z = [np.array([[10.0], [9.0]]), np.array([[10.0], [9.0]]), np.array([[0.0], [30.0]])]
+    labels = [SetScores(["S1", "S2"], zz, np.ones((2, 1), dtype=bool)) for zz in z]
+    units, clusters, _ = _consensus([program] * 3, labels, 0.8, 0.5, 0)
+    assert clusters["consensus_set"].iloc[0] == "S1"  # the mean z-score named S2
+    assert units["consensus_set"].iloc[0] == "S1"

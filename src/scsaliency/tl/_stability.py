@@ -65,14 +65,18 @@ def stability(
     Each run trains :func:`scsaliency.tl.ortho_ae` on the same cells, genes and settings as the
     stored model, with its own seed. The gene programs of the model and of all runs (the square
     root of each unit's expected counts, L2-normalised) are pooled and clustered (KMeans with
-    as many clusters as units), as cNMF (Kotliar et al. 2019) finds consensus programs. A unit's
-    stability is the share of runs, the model included, with a program in its cluster: a unit
-    that comes back describes the data; one that does not was shaped by the seed.
+    as many clusters as units), as cNMF (Kotliar et al. 2019) finds consensus programs. A
+    cluster's consensus program is the median of its programs within ``threshold`` cosine of
+    the cluster's median (KMeans also lumps programs that no run repeats into some cluster;
+    those are left out). A unit's stability is the share of runs, the model included, with a
+    program in its cluster within ``threshold`` cosine of the unit's own: a unit that comes
+    back describes the data; one that does not was shaped by the seed.
 
     With ``gene_sets``, each run is also explained (:func:`scsaliency.tl.saliency` and
     :func:`scsaliency.tl.geneset_impact` on the whole data) and a cluster's label is the set
-    with the highest mean z-score over its runs' units, kept when it is significant on the
-    cluster's unit in at least ``min_votes`` of all runs: the consensus label. A single run's
+    with the highest median z-score over its consensus programs' units, kept when it is
+    significant on the cluster's unit in at least ``min_votes`` of all runs: the consensus
+    label. A single run's
     labels change with the seed for about half of its units; consensus labels over 6 runs
     reproduce far better (:doc:`/benchmarks`).
 
@@ -92,7 +96,8 @@ def stability(
         Repeated runs. Each costs one training (and with ``gene_sets`` one saliency and
         impact); 5 gives stability in steps of 1/6.
     threshold
-        Cosine to the unit's program above which a run's program in its cluster counts.
+        Cosine above which a run's program counts as the same program: to the unit's program
+        for the unit's stability, to the cluster's median for the consensus program.
     min_stability
         Units whose stability is below this get the status ``"unstable"``.
     min_votes
@@ -114,9 +119,10 @@ def stability(
     runs' programs in the unit's cluster to the unit's program, and with ``gene_sets``
     ``consensus_set``, empty where no set has the votes, and ``votes``, its share of runs),
     ``"clusters"`` (the consensus programs, one row per cluster: ``runs``, the share of runs
-    with a program in it; ``unit``, the model's unit in it or -1; with ``gene_sets``
+    with a program in it within ``threshold`` of its median; ``unit``, the model's unit among
+    those or -1; with ``gene_sets``
     ``consensus_set`` and ``votes``), ``"programs"`` (clusters x model genes: each cluster's
-    median program, the square root of expected counts with rows of length 1) and
+    consensus program, the square root of expected counts with rows of length 1) and
     ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each run),
     ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
     """
@@ -183,6 +189,12 @@ def stability(
     return adata if copy else None
 
 
+def _median_direction(programs: np.ndarray) -> np.ndarray:
+    """The median of programs (rows), scaled to length 1."""
+    centre = np.median(programs, axis=0)
+    return centre / max(np.linalg.norm(centre), 1e-12)
+
+
 def _consensus(
     vectors: list[np.ndarray],
     labels: list[SetScores] | None,
@@ -193,9 +205,10 @@ def _consensus(
     """Cluster the pooled programs; per cluster and per unit of the first model, the consensus.
 
     Returns the per-unit table (stability, cosine and, with labels, consensus set and votes)
-    and the per-cluster table (``runs``: share of runs with a program in it, ``unit``: the
-    first model's unit in it or -1, and with labels ``consensus_set`` and ``votes``), and the
-    clusters' consensus programs (the median of their programs, rows of length 1).
+    and the per-cluster table (``runs``: share of runs with a program in it close to its median,
+    ``unit``: the first model's unit among those or -1, and with labels ``consensus_set`` and
+    ``votes``), and the clusters' consensus programs (the median of those programs, rows of
+    length 1).
     """
     n_runs, n_units = len(vectors), len(vectors[0])
     pooled = np.concatenate(vectors)
@@ -207,8 +220,15 @@ def _consensus(
     for c in range(n_units):
         members = np.flatnonzero(cluster == c)
         if len(members):
-            centre = np.median(pooled[members], axis=0)
-            centres[c] = centre / max(np.linalg.norm(centre), 1e-12)
+            centres[c] = _median_direction(pooled[members])
+            # KMeans also lumps programs that no run repeats into a cluster; only those close
+            # to its median make the consensus (its program, share of runs and label)
+            close = members[pooled[members] @ centres[c] > threshold]
+            if len(close):
+                members = close
+                centres[c] = _median_direction(pooled[members])
+            else:
+                members = members[:0]
         own = members[run_of[members] == 0]
         row = {"runs": len(set(run_of[members].tolist())) / n_runs}
         row["unit"] = int(unit_of[own[0]]) if len(own) else -1
@@ -252,11 +272,11 @@ class SetScores(NamedTuple):
 def _vote(
     scores: list[SetScores], units: np.ndarray, runs: np.ndarray, n_runs: int, min_votes: float
 ) -> tuple[str, float]:
-    """A cluster's consensus set: the highest mean z-score over its programs.
+    """A cluster's consensus set: the highest median z-score over its programs.
 
-    Averaging the z-score profiles of the runs' units, rather than counting their winners, keeps
-    near-ties between overlapping sets (allograft rejection, interferon gamma, complement) from
-    flipping the label; inactive units (no z-scores) do not vote. The set is kept when it is
+    The median of the z-score profiles of the runs' units, rather than a count of their winners,
+    keeps near-ties between overlapping sets (allograft rejection, interferon gamma, complement)
+    from flipping the label, and one run's outlying score from deciding it; inactive units (no z-scores) do not vote. The set is kept when it is
     significant on the cluster's unit in at least ``min_votes`` of all runs; returns it (or
     ``""``) and that share.
     """
@@ -267,7 +287,7 @@ def _vote(
     z = z[np.isfinite(z).any(axis=1)]  # inactive units have no z-scores: they do not vote
     if not len(z):
         return "", 0.0
-    best = int(np.argmax(np.nanmean(z, axis=0)))
+    best = int(np.argmax(np.nanmedian(z, axis=0)))
     carried = {
         int(r) for (s, u), r in zip(pairs, runs.tolist(), strict=True) if s.significant[best, u]
     }
