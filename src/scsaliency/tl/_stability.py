@@ -276,9 +276,9 @@ def _vote(
 
     The median of the z-score profiles of the runs' units, rather than a count of their winners,
     keeps near-ties between overlapping sets (allograft rejection, interferon gamma, complement)
-    from flipping the label, and one run's outlying score from deciding it; inactive units (no z-scores) do not vote. The set is kept when it is
-    significant on the cluster's unit in at least ``min_votes`` of all runs; returns it (or
-    ``""``) and that share.
+    from flipping the label, and one run's outlying score from deciding it; inactive units (no
+    z-scores) do not vote. The set is kept when it is significant on the cluster's unit in at
+    least ``min_votes`` of all runs; returns it (or ``""``) and that share.
     """
     if not len(units):
         return "", 0.0
