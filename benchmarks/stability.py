@@ -35,7 +35,7 @@ from _common import pbmc_hallmark
 from modules import COMMON, CONFIGS, lognorm
 
 import scsaliency as ss
-from scsaliency._matching import matched_cosines, program_vectors
+from scsaliency._matching import matched_cosines, program_vectors, unit_rows
 from scsaliency._stored import StoredModel
 
 warnings.filterwarnings("ignore")
@@ -101,7 +101,7 @@ def nmf(adata, seed):
 
     t = time.perf_counter()
     h = NMF(64, init="random", max_iter=500, random_state=seed).fit(lognorm(adata)).components_
-    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12), time.perf_counter() - t
+    return unit_rows(h), time.perf_counter() - t
 
 
 def cnmf(adata, seed, n_iter=CNMF_ITER):
@@ -137,7 +137,7 @@ def cnmf(adata, seed, n_iter=CNMF_ITER):
         run.consensus(64, density_threshold=0.5, show_clustering=False, build_ref=False)
         spectra = run.load_results(64, 0.5)[2].T.to_numpy()  # programs x genes
     h = np.nan_to_num(spectra.astype(np.float64))
-    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12), time.perf_counter() - t
+    return unit_rows(h), time.perf_counter() - t
 
 
 def compare(pa, la, pb, lb):

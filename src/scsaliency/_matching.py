@@ -24,7 +24,11 @@ def program_vectors(entry: Mapping) -> np.ndarray:
     counts = program_counts(entry)
     if counts is None:
         raise ValueError("The mlp decoder has no gene programs to compare.")
-    v = np.sqrt(counts)
+    return unit_rows(np.sqrt(counts))
+
+
+def unit_rows(v: np.ndarray) -> np.ndarray:
+    """``v`` (rows x genes) with each row scaled to length 1 (all-zero rows stay zero)."""
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .. import _validate
 from .._docs import doc_params
 from .._labels import significant
-from .._matching import program_vectors
+from .._matching import program_vectors, unit_rows
 from .._stored import StoredModel
 from ..genesets import GeneSetsLike, as_dict
 from ._geneset_impact import geneset_impact
@@ -76,9 +76,8 @@ def stability(
     :func:`scsaliency.tl.geneset_impact` on the whole data) and a cluster's label is the set
     with the highest median z-score over its consensus programs' units, kept when it is
     significant on the cluster's unit in at least ``min_votes`` of all runs: the consensus
-    label. A single run's
-    labels change with the seed for about half of its units; consensus labels over 6 runs
-    reproduce far better (:doc:`/benchmarks`).
+    label. A single run's labels change with the seed for about half of its units; consensus
+    labels over 6 runs reproduce far better (:doc:`/benchmarks`).
 
     :func:`scsaliency.get.units` then shows each unit's ``stability`` and ``consensus_set``;
     units below ``min_stability`` get the status ``"unstable"``, and with ``gene_sets`` a unit
@@ -120,11 +119,10 @@ def stability(
     ``consensus_set``, empty where no set has the votes, and ``votes``, its share of runs),
     ``"clusters"`` (the consensus programs, one row per cluster: ``runs``, the share of runs
     with a program in it within ``threshold`` of its median; ``unit``, the model's unit among
-    those or -1; with ``gene_sets``
-    ``consensus_set`` and ``votes``), ``"programs"`` (clusters x model genes: each cluster's
-    consensus program, the square root of expected counts with rows of length 1) and
-    ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each run),
-    ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
+    those or -1; with ``gene_sets`` ``consensus_set`` and ``votes``), ``"programs"`` (clusters
+    x model genes: each cluster's consensus program, the square root of expected counts with
+    rows of length 1) and ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each
+    run), ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
     """
     _validate.check_tool(adata, copy=copy, device=device)
     random_state = _validate.seed(random_state)
@@ -151,8 +149,8 @@ def stability(
     if max_epochs is not None:
         _validate.check_integers(1, max_epochs=max_epochs)
         settings["max_epochs"] = int(max_epochs)
-    if "batch_key" in model.params:  # the runs see the same batches
-        settings["batch_key"] = [str(k) for k in np.atleast_1d(model.params["batch_key"])]
+    if model.batch_categories:  # the runs see the same batches
+        settings["batch_key"] = list(model.batch_categories)
     seeds = [int(s) for s in np.random.default_rng(random_state).integers(0, 2**31 - 1, n_runs)]
 
     vectors, labels = [program_vectors(model.entry)], []
@@ -191,8 +189,7 @@ def stability(
 
 def _median_direction(programs: np.ndarray) -> np.ndarray:
     """The median of programs (rows), scaled to length 1."""
-    centre = np.median(programs, axis=0)
-    return centre / max(np.linalg.norm(centre), 1e-12)
+    return unit_rows(np.median(programs, axis=0)[None])[0]
 
 
 def _consensus(
@@ -317,7 +314,6 @@ def _model_data(model: StoredModel) -> AnnData:
     x = _validate.get_matrix(model.adata, layer)
     genes = model.genes
     sub = x[:, genes]
-    keys = [str(k) for k in np.atleast_1d(model.params.get("batch_key", []))]
-    obs = pd.DataFrame({k: model.adata.obs[k].to_numpy() for k in keys})
+    obs = pd.DataFrame({k: model.adata.obs[k].to_numpy() for k in model.batch_categories})
     obs.index = model.adata.obs_names.copy()
     return AnnData(sub, obs=obs, var=pd.DataFrame(index=model.var_names))
