@@ -119,16 +119,33 @@ def harmony(adata, batch_key, seed):
     sc.pp.log1p(b)
     t = time.perf_counter()
     sc.pp.pca(b, n_comps=50, random_state=seed)
-    import logging
-
-    logging.getLogger("harmonypy").setLevel(logging.WARNING)
+    quiet("harmonypy")
     out = harmonypy.run_harmony(b.obsm["X_pca"], b.obs, batch_key, random_state=seed)
     z = np.asarray(out.Z_corr)
     z = z.T if z.shape[0] != b.n_obs else z
     return b.obsm["X_pca"], z, time.perf_counter() - t
 
 
-def peers_scvi(adata, batch_key, seed):
+def quiet(*loggers: str) -> None:
+    """Only warnings from these loggers (the peers log every step at INFO)."""
+    import logging
+
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def fit_peer(cls, adata, setup: dict, model: dict, epochs: int):
+    """A scvi-tools-style model on ``adata``'s counts: its latent representation and seconds."""
+    a = adata.copy()
+    a.layers["counts"] = a.X.copy()
+    cls.setup_anndata(a, layer="counts", **setup)
+    t = time.perf_counter()
+    m = cls(a, **model)
+    m.train(max_epochs=epochs, accelerator="cpu", enable_progress_bar=False)
+    return m.get_latent_representation(), time.perf_counter() - t
+
+
+def peers_scvi(adata, batch_key, batch, bio, seed):
     """scVI and LinearSCVI with batch_key (10 latents, 200 epochs, as the issue's trial), DRVI.
 
     DRVI's units are its latents (mean of the posterior); the unit batch share columns are
@@ -140,54 +157,26 @@ def peers_scvi(adata, batch_key, seed):
         for name in ("scVI", "LinearSCVI"):
             print(f"| {name} | skipped: scvi-tools is not installed |")
     else:
-        import logging
-
-        logging.getLogger("scvi").setLevel(logging.WARNING)
-        logging.getLogger("lightning").setLevel(logging.WARNING)
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        quiet("scvi", "lightning", "lightning.pytorch")
         scvi.settings.seed = seed
-        batch, bio = labels_of(adata, batch_key)
         for name, cls in (("scVI", scvi.model.SCVI), ("LinearSCVI", scvi.model.LinearSCVI)):
-            a = adata.copy()
-            a.layers["counts"] = a.X.copy()
-            cls.setup_anndata(a, layer="counts", batch_key=batch_key)
-            t = time.perf_counter()
-            model = cls(a, n_latent=10)
-            model.train(max_epochs=200, accelerator="cpu", enable_progress_bar=False)
-            z = model.get_latent_representation()
-            row(
-                f"{name}, batch_key (10 latents, 200 epochs)",
-                z,
-                batch,
-                bio,
-                time.perf_counter() - t,
-            )
+            z, dt = fit_peer(cls, adata, {"batch_key": batch_key}, {"n_latent": 10}, 200)
+            row(f"{name}, batch_key (10 latents, 200 epochs)", z, batch, bio, dt)
     try:
         from drvi.model import DRVI
     except ImportError:
         print("| DRVI | skipped: drvi-py is not installed |")
     else:
-        import logging
-
-        logging.getLogger("drvi").setLevel(logging.WARNING)
-        a = adata.copy()
-        a.layers["counts"] = a.X.copy()
-        DRVI.setup_anndata(
-            a, layer="counts", categorical_covariate_keys=[batch_key], is_count_data=True
+        quiet("drvi")
+        z, dt = fit_peer(
+            DRVI,
+            adata,
+            {"categorical_covariate_keys": [batch_key], "is_count_data": True},
+            {"n_latent": 32, "categorical_covariates": [batch_key]},
+            DRVI_EPOCHS,
         )
-        t = time.perf_counter()
-        model = DRVI(a, n_latent=32, categorical_covariates=[batch_key])
-        model.train(max_epochs=DRVI_EPOCHS, accelerator="cpu", enable_progress_bar=False)
-        batch, bio = labels_of(adata, batch_key)
-        z = model.get_latent_representation()
-        row(
-            f"DRVI, batch covariate (32 latents, {DRVI_EPOCHS} epochs)",
-            z,
-            batch,
-            bio,
-            time.perf_counter() - t,
-            units=z,
-        )
+        name = f"DRVI, batch covariate (32 latents, {DRVI_EPOCHS} epochs)"
+        row(name, z, batch, bio, dt, units=z)
 
 
 #: DRVI's epochs (its tutorials train 400 on larger data; 200 as scVI here).
@@ -199,16 +188,7 @@ HEADER = (
 )
 
 
-BIO = {}
-
-
-def labels_of(adata, batch_key):
-    """The batch and biology labels of the table being printed."""
-    return adata.obs[batch_key].astype(str), adata.obs[BIO[batch_key]].astype(str)
-
-
 def real_table(title, adata, batch_key, bio_key, seeds):
-    BIO[batch_key] = bio_key
     batch, bio = adata.obs[batch_key].astype(str), adata.obs[bio_key].astype(str)
     print(
         f"\n# {title}: {adata.n_obs} cells x {adata.n_vars} genes; "
@@ -227,7 +207,7 @@ def real_table(title, adata, batch_key, bio_key, seeds):
         pca, z, dt = h
         row("PCA(50), uncorrected", pca, batch, bio, 0)
         row("Harmony on PCA(50)", z, batch, bio, dt)
-    peers_scvi(adata, batch_key, seeds[0])
+    peers_scvi(adata, batch_key, batch, bio, seeds[0])
 
 
 def transfer_rows(title, adata, batch_key, bio_key, seed):
@@ -240,9 +220,8 @@ def transfer_rows(title, adata, batch_key, bio_key, seed):
     for ref_b in sorted(adata.obs[batch_key].astype(str).unique()):
         is_ref = (adata.obs[batch_key].astype(str) == ref_b).to_numpy()
         ref, query = adata[is_ref].copy(), adata[~is_ref].copy()
-        for col in (batch_key,):
-            ref.obs[col] = ref.obs[col].astype(str).astype("category")
-            query.obs[col] = query.obs[col].astype(str).astype("category")
+        for part in (ref, query):
+            part.obs[batch_key] = part.obs[batch_key].astype(str).astype("category")
         for label, kw in (("default", {}), ("batch_key", {"batch_key": batch_key})):
             ss.tl.ortho_ae(ref, random_state=seed, progress=False, **kw)
             t = time.perf_counter()
@@ -358,8 +337,9 @@ def synthetic_table(seeds):
             r = correlations(rep, acts)
             srt = np.sort(r, axis=1)
             extra = f" {srt[:, -1].mean():.3f} | {(srt[:, -1] - srt[:, -2]).mean():.3f} |"
-            batch = data.obs["sample"] if "sample" in data.obs else np.zeros(data.n_obs)
-            if "sample" not in data.obs:  # one batch: the shares are 0 by definition
+            if "sample" in data.obs:
+                batch = data.obs["sample"]
+            else:  # one batch: the shares are 0 by definition
                 batch = pd.Series(np.where(np.arange(data.n_obs) % 3 == 0, "x", "y"))
             row(
                 f"ours, {label} (seed {seed})",
