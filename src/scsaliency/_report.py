@@ -11,11 +11,12 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
+import numpy as np
 import pandas as pd
 from anndata import AnnData
 
 from ._labels import UNSTABLE, clean_name
-from ._results import shown_sets, units_table
+from ._results import impact_entry, shown_sets, units_table
 
 
 def write_report(
@@ -101,13 +102,24 @@ def _carried_units(adata: AnnData) -> str:
     has_stability = carried["stability"].notna().any()
     head = "<tr><th>unit</th><th>gene set</th><th>z</th><th>padj</th><th>runner-up</th>"
     head += "<th>stability</th></tr>" if has_stability else "</tr>"
+    # the z and padj of the set shown (a consensus set may not be this run's best set)
+    e = impact_entry(adata)
+    z, padj = (
+        pd.Series(
+            [e[k].loc[shown[u], u] if k in e else np.nan for u in carried.index], carried.index
+        )
+        for k in ("zscore", "padj")
+    )
     rows = ""
-    for unit, r in carried.sort_values("score", ascending=False).iterrows():
+    order = z.fillna(carried["score"]).sort_values(ascending=False).index  # score: no null
+    for unit, r in carried.loc[order].iterrows():
         name = clean_name(shown[unit])
         name += " (unstable)" if r["status"] == UNSTABLE else ""
+        # the runner-up: the unit's best other set in this run
+        other = r["second_set"] if shown[unit] == r["gene_set"] else r["gene_set"]
         rows += (
-            f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{r['zscore']:.2f}</td>"
-            f"<td>{r['padj']:.2g}</td><td>{html.escape(clean_name(r['second_set']))}</td>"
+            f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{z[unit]:.2f}</td>"
+            f"<td>{padj[unit]:.2g}</td><td>{html.escape(clean_name(other))}</td>"
             + (f"<td>{r['stability']:.2f}</td></tr>" if has_stability else "</tr>")
         )
     return head + (rows or "<tr><td colspan='5'>no unit carries a significant set</td></tr>")

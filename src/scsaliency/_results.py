@@ -46,7 +46,8 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     ``stability``, ``stability_cosine`` and ``consensus_set`` (empty without consensus
     labels). Active units below the stored ``min_stability`` get the status ``"unstable"``;
     with consensus labels, a stable unit carries its consensus set (or no set), whatever its
-    own best set.
+    own best set, and an unstable unit's label names its consensus set or, without one, the set
+    it carries in this run, marked ``(unstable)``.
     """
     e = impact_entry(adata, key)
     if "units" not in e:
@@ -62,6 +63,7 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     table["stability"] = units["stability"].reindex(table.index).to_numpy()
     table["stability_cosine"] = units["cosine"].reindex(table.index).to_numpy()
     active = table["status"] != INACTIVE
+    own = table["status"] == CARRIES  # the run's own label, before any consensus
     names = pd.Series(table.index, index=table.index)
     if "consensus_set" in units:
         consensus = units["consensus_set"].reindex(table.index).fillna("").astype(str)
@@ -72,7 +74,8 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
         table.loc[active & ~has, "status"] = NO_SET
         table.loc[active & ~has, "label"] = names[active & ~has] + f": {NO_SET}"
     low = active & (table["stability"] < minimum)
-    carried = low & (table["status"] == CARRIES)
+    # an unstable unit names its consensus set, or else the set it carries in this run: a lead
+    carried = low & ((table["status"] == CARRIES) | own)
     shown = table["consensus_set"].where(table["consensus_set"] != "", table["gene_set"])
     table.loc[carried, "label"] = names[carried] + ": " + shown[carried] + " (unstable)"
     table.loc[low & ~carried, "label"] = names[low & ~carried] + f": {UNSTABLE}"

@@ -198,3 +198,32 @@ def test_consensus_label_is_not_decided_by_one_outlying_run():
     units, clusters, _ = _consensus([program] * 3, labels, 0.8, 0.5, 0)
     assert clusters["consensus_set"].iloc[0] == "S1"  # the mean z-score named S2
     assert units["consensus_set"].iloc[0] == "S1"
+
+
+def test_a_unit_outside_its_clusters_consensus_takes_no_label():
+    """The model's second unit is lumped with the other runs' shared program: not its label."""
+    from scsaliency.tl._stability import SetScores, _consensus
+
+    eye = np.eye(6)
+    shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
+    other = np.array([0, 0, 1.0, 0.1, 0, 0]) / np.hypot(1, 0.1)
+    vectors = [np.stack([shared, eye[5]]), np.stack([shared, other]), np.stack([shared, other])]
+    z = np.array([[8.0, 1.0], [1.0, 8.0]])  # S1 on the shared program, S2 on the other
+    labels = [SetScores(["S1", "S2"], z, z > 5) for _ in range(3)]
+    units, clusters, centres = _consensus(vectors, labels, 0.8, 0.5, 0)
+    lumped = int(np.argmax(centres @ other))
+    assert clusters["consensus_set"].iloc[lumped] == "S2"  # the two runs' consensus
+    assert units["consensus_set"].tolist() == ["S1", ""]  # the model's unit 1 was named S2
+    assert units["stability"].tolist() == [1.0, 1 / 3]
+
+
+def test_an_unstable_unit_names_its_consensus_set_or_else_its_own(stable):
+    a = stable.copy()
+    (name, u), (other, v) = list(_program_units(a).items())[:2]
+    stored = a.uns["ortho_ae"]["stability"]["units"]
+    stored.loc[[str(u), str(v)], "stability"] = 0.0
+    stored.loc[str(u), "consensus_set"] = ""  # no consensus: the run's own set, as a lead
+    units = ss.get.units(a).set_index("unit")
+    assert units.loc[u, "status"] == units.loc[v, "status"] == "unstable"
+    assert units.loc[u, "label"] == f"{u}: {name} (unstable)"
+    assert units.loc[v, "label"] == f"{v}: {other} (unstable)"

@@ -248,8 +248,11 @@ def _consensus(
             "cosine": float(cos.mean()) if len(cos) else np.nan,
         }
         if labels is not None:
-            row["consensus_set"] = clusters[cluster[u]]["consensus_set"]
-            row["votes"] = clusters[cluster[u]]["votes"]
+            # only a unit among its cluster's consensus programs takes the cluster's label: one
+            # that KMeans merely lumped in (no run repeats it) would be named by other programs
+            member = float(vectors[0][u] @ centres[cluster[u]]) > threshold
+            row["consensus_set"] = clusters[cluster[u]]["consensus_set"] if member else ""
+            row["votes"] = clusters[cluster[u]]["votes"] if member else 0.0
         units.append(row)
     return (
         pd.DataFrame(units, index=[str(u) for u in range(n_units)]),
