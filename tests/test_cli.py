@@ -55,6 +55,9 @@ def test_cli_end_to_end(tmp_path):
     assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
     assert a.uns["saliency"]["params"]["method"] == "guided_x_input"
     assert a.uns["ortho_ae"]["params"]["decoder"] == "additive"
+    # consensus labels by default: tl.stability with 5 more runs
+    assert a.uns["ortho_ae"]["stability"]["params"]["n_runs"] == 5
+    assert pd.read_csv(out / "units.csv")["stability"].notna().all()
     diff = pd.read_csv(out / "impact_diff.csv")
     assert set(diff["group1"]) == set(a.obs["cell_type"].cat.categories)
     report = (out / "report.html").read_text()
@@ -230,6 +233,7 @@ def test_cli_reference(halves, tmp_path):
     assert rc == 0
     a = ad.read_h5ad(out / "adata.h5ad")
     assert a.uns["ortho_ae"]["transfer"]["source"].endswith("ref.h5ad")
+    assert "stability" not in a.uns["ortho_ae"]  # nothing trained here, so no repeated runs
     direct = query.copy()
     ss.tl.transfer(direct, ref)
     np.testing.assert_allclose(a.obsm["X_ortho_ae"], direct.obsm["X_ortho_ae"], rtol=1e-6)
@@ -247,3 +251,9 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     units = pd.read_csv(out / "units.csv")
     assert units["stability"].between(0, 1).all() and "consensus_set" in units
     assert "stability and consensus labels over 3 runs" in (out / "report.html").read_text()
+    single = tmp_path / "single"
+    rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),
+               "--n-latent", "4", "--max-epochs", "5", "--stability", "0", "--quiet"])  # fmt: skip
+    assert rc == 0
+    assert "stability" not in ad.read_h5ad(single / "adata.h5ad").uns["ortho_ae"]
+    assert pd.read_csv(single / "units.csv")["stability"].isna().all()

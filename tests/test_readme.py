@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anndata as ad
 import pandas as pd
+import pytest
 
 import scsaliency as ss
 
@@ -37,13 +39,22 @@ def test_main_job_as_written():
     assert run.returncode == 0, run.stderr[-4000:]
     for name in ("adata.h5ad", "impact.csv", "units.csv", "impact_diff.csv", "report.html"):
         assert (out / name).stat().st_size > 0, name
-    # One rule everywhere: the report's table of units is the units table's carried rows.
+    # One rule everywhere: the report's table of units is the units table's rows whose label
+    # names a set (those that carry one, and unstable ones that carried one)
     units = pd.read_csv(out / "units.csv")
-    carried = units[units["status"] == "carries a set"]
+    carried = units[units["label"] != units["unit"].astype(str) + ": " + units["status"]]
+    assert (carried["status"] == "carries a set").any()
+    assert carried["stability"].notna().all()  # consensus labels by default
     report = (out / "report.html").read_text()
     section = report.split("Units that carry a gene set")[1].split("</table>")[0]
     shown = re.findall(r"<tr><td>(\d+)</td>", section)
     assert sorted(map(int, shown)) == sorted(carried["unit"]) and shown
+    # each row's z is the z-score of the set it shows (the consensus set, not the run's best)
+    zscore = ad.read_h5ad(out / "adata.h5ad").uns["geneset_impact"]["zscore"]
+    named = carried.set_index("unit")
+    named = named["consensus_set"].fillna(named["gene_set"])
+    for unit, z in re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([-\d.]+)</td>", section):
+        assert float(z) == pytest.approx(zscore.loc[named[int(unit)], unit], abs=0.006)
     assert "HALLMARK_" not in section
 
 
