@@ -92,7 +92,10 @@ def synthetic(
     per program (the true activity ``a``), and ``uns["synthetic"]``: ``"programs"``
     (DataFrame: program, group (``"none"`` for independent programs), fold_change) and
     ``"gene_sets"`` (long DataFrame ``source``/``target`` of programs and
-    decoys, usable directly as gene sets).
+    decoys, usable directly as gene sets) and, with ``n_samples > 1``, ``"sample_factors"``
+    (DataFrame samples x genes: the factor each sample puts on each gene's mean, its capture
+    factor times its depth factor; what :func:`scsaliency.get.batch_effects` estimates, up to
+    a factor common to the sample's genes, which the size factors take).
     """
     _check_args(
         activity=activity,
@@ -147,6 +150,7 @@ def synthetic(
         active_fraction=active_fraction,
         n_groups=n_groups,
     )
+    factor = None
     if n_samples > 1:
         sample = rng.integers(0, n_samples, n_cells)
         factor = rng.lognormal(-(sample_effect**2) / 2, sample_effect, (n_samples, n_genes))
@@ -154,6 +158,7 @@ def synthetic(
         if library_effect > 0:
             depth = rng.lognormal(-(library_effect**2) / 2, library_effect, n_samples)
             mu *= depth[sample][:, None]
+            factor = factor * depth[:, None]
         obs["sample"] = pd.Categorical(
             [f"s{s}" for s in sample], categories=[f"s{s}" for s in range(n_samples)]
         )
@@ -168,6 +173,10 @@ def synthetic(
         "random_state": random_state,
         "activity": activity,
     }
+    if factor is not None:  # the truth that a batch model's factors should find
+        adata.uns["synthetic"]["sample_factors"] = pd.DataFrame(
+            factor, index=obs["sample"].cat.categories.copy(), columns=names
+        )
     return adata
 
 
