@@ -6,6 +6,9 @@ Data (batch / biology):
   flavor "seurat", batch-aware, on log-normalised counts);
 - Kang 2018: 1,556 PBMC of 2 donors, control and IFN-beta stimulated; batch = donor, biology =
   cell type; all 1,267 genes; the stimulation must survive as a program;
+- two PBMC studies: PBMC 3k (one donor, 10x v1) and Kang 2018's control cells (two other
+  donors, other runs), their 1,166 shared genes and 5 shared cell types (CD4 T, CD8 T, B, CD14+
+  and FCGR3A+ monocytes; PBMC 3k's naive and memory CD4 T as one); batch = study;
 - synthetic: 3 batches with per-gene capture factors (log-normal, sd 1) and depths (sd 0.5),
   4 programs active independently in 30 % of the cells, shared by the batches.
 Columns, on a 15-nearest-neighbour graph of the representation (the square root of our units;
@@ -20,11 +23,12 @@ the data allow, the |r| of an oracle score (each program's genes' mean log-norma
 the true capture and depth factors divided out: no model); seconds.
 Transfer rows: a model trained on one technology (or one donor), transferred into the other
 with tl.transfer (which fits only the new batch's parameters), scored by each query cell's 15
-nearest reference cells: the share with the query cell's cell line.
+nearest reference cells: the share with the query cell's cell line (type), and the query's
+biology NMI on the transferred units against a model trained on the query itself.
 Peers when installed (skipped with a message when not): Harmony (harmonypy) on 50 PCs; scVI
 and LinearSCVI (scvi-tools) with batch_key, 10 latents, 200 epochs; DRVI (drvi-py) with the
 batch as its categorical covariate, 32 latents, 200 epochs.
-Flags: --quick (one seed), --real-only (no synthetic data), --synthetic-only.
+Flags: --quick (one seed), --real-only (no synthetic data), --synthetic-only, --studies-only.
 Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/batch.py [--quick: one seed]
 """
 
@@ -34,6 +38,7 @@ import sys
 import time
 import warnings
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
@@ -216,14 +221,16 @@ def transfer_rows(title, adata, batch_key, bio_key, seed):
     print(f"\n# {title}, transfer: model trained on one {batch_key}, transferred into the other")
     print(
         "| reference -> query | query cells' same-biology share among reference neighbours "
-        "| fit s |"
+        "| query biology NMI, transferred / trained on the query | fit s |"
     )
-    print("|---|---:|---:|")
+    print("|---|---:|---:|---:|")
     for ref_b in sorted(adata.obs[batch_key].astype(str).unique()):
         is_ref = (adata.obs[batch_key].astype(str) == ref_b).to_numpy()
         ref, query = adata[is_ref].copy(), adata[~is_ref].copy()
         for part in (ref, query):
             part.obs[batch_key] = part.obs[batch_key].astype(str).astype("category")
+        yq = query.obs[bio_key].astype(str).to_numpy()
+        own = bio_nmi(np.sqrt(ours(query, seed)[0].obsm["X_ortho_ae"]), yq)
         for label, kw in (("default", {}), ("batch_key", {"batch_key": batch_key})):
             ss.tl.ortho_ae(ref, random_state=seed, progress=False, **kw)
             t = time.perf_counter()
@@ -236,8 +243,12 @@ def transfer_rows(title, adata, batch_key, bio_key, seed):
                 query.obs[bio_key].astype(str).to_numpy(),
             )
             share = float((yr[idx] == yq[:, None]).mean())
+            nmi = bio_nmi(q, yq)
             qb = ", ".join(sorted(query.obs[batch_key].astype(str).unique()))
-            print(f"| {ref_b} -> {qb}, {label} | {share:.2f} | {dt:.1f} |", flush=True)
+            print(
+                f"| {ref_b} -> {qb}, {label} | {share:.2f} | {nmi:.3f} / {own:.3f} | {dt:.1f} |",
+                flush=True,
+            )
 
 
 def kang_stimulation(adata, seeds):
@@ -300,6 +311,42 @@ def mixology():
 def kang():
     a = ss.datasets.kang18()
     a.obs["donor"] = a.obs["donor"].astype(str).astype("category")
+    return a
+
+
+#: The cell types the two PBMC studies share, in each study's names.
+PBMC_TYPES = {
+    "Naive CD4 T": "CD4 T",
+    "Memory CD4 T": "CD4 T",
+    "CD4 T cells": "CD4 T",
+    "CD8 T": "CD8 T",
+    "CD8 T cells": "CD8 T",
+    "B": "B",
+    "B cells": "B",
+    "CD14+ Mono": "CD14+ Mono",
+    "CD14+ Monocytes": "CD14+ Mono",
+    "FCGR3A+ Mono": "FCGR3A+ Mono",
+    "FCGR3A+ Monocytes": "FCGR3A+ Mono",
+}
+
+
+def pbmc_studies():
+    """Two PBMC studies: PBMC 3k (one donor) and Kang 2018's control cells (two other donors,
+    other runs), on their shared genes and their shared cell types (names harmonised)."""
+    p, k = ss.datasets.pbmc3k(), ss.datasets.kang18()
+    k = k[(k.obs["condition"] == "ctrl").to_numpy()]
+    genes = p.var_names.intersection(k.var_names)
+    parts = []
+    for name, a in (("PBMC 3k", p), ("Kang 2018 ctrl", k)):
+        types = a.obs["cell_type"].astype(str).map(PBMC_TYPES)
+        a = a[types.notna().to_numpy(), genes].copy()
+        a.obs = pd.DataFrame(
+            {"study": name, "cell_type": types.dropna().to_numpy()}, index=a.obs_names
+        )
+        parts.append(a)
+    a = ad.concat(parts, index_unique="-")
+    for c in ("study", "cell_type"):
+        a.obs[c] = a.obs[c].astype("category")
     return a
 
 
@@ -388,11 +435,18 @@ if __name__ == "__main__":
     if "--synthetic-only" in sys.argv:
         synthetic_table(seeds)
         sys.exit(0)
+    studies = pbmc_studies()
+    if "--studies-only" in sys.argv:
+        real_table("two PBMC studies", studies, "study", "cell_type", seeds)
+        transfer_rows("two PBMC studies", studies, "study", "cell_type", 0)
+        sys.exit(0)
     mix = mixology()
     real_table("cell-line mixture", mix, "technology", "cell_line", seeds)
     transfer_rows("cell-line mixture", mix, "technology", "cell_line", 0)
     k = kang()
     real_table("Kang 2018", k, "donor", "cell_type", seeds)
+    real_table("two PBMC studies", studies, "study", "cell_type", seeds)
+    transfer_rows("two PBMC studies", studies, "study", "cell_type", 0)
     if "--real-only" in sys.argv:
         sys.exit(0)
     kang_stimulation(k, seeds)
