@@ -257,3 +257,9 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     assert rc == 0
     assert "stability" not in ad.read_h5ad(single / "adata.h5ad").uns["ortho_ae"]
     assert pd.read_csv(single / "units.csv")["stability"].isna().all()
+    # the paper's decoder has no gene programs to compare: no repeated runs unless asked
+    mlp = tmp_path / "mlp"
+    rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(mlp),
+               "--n-latent", "4", "--max-epochs", "5", "--decoder", "mlp", "--quiet"])  # fmt: skip
+    assert rc == 0
+    assert "stability" not in ad.read_h5ad(mlp / "adata.h5ad").uns["ortho_ae"]

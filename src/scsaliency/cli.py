@@ -245,8 +245,9 @@ def _explain(
             "it), so there is nothing to explain; train longer (--max-epochs) or on more genes."
         )
     n_runs = args.stability
-    if n_runs is None:  # consensus labels by default, where there is a model trained here
-        n_runs = 0 if args.reference is not None else DEFAULT_STABILITY
+    if n_runs is None:  # consensus labels by default, where a model with programs was trained
+        trained_here = args.reference is None and args.decoder == "additive"
+        n_runs = DEFAULT_STABILITY if trained_here else 0
     if n_runs:
         if args.reference is not None:
             raise ValueError(
@@ -438,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train N more runs with other seeds and give each unit its stability and "
         "consensus label (tl.stability; units.csv and the report carry them; N+1 times the "
-        f"training time). Default {DEFAULT_STABILITY} (none with --reference); 0: a single "
-        "run, whose labels change with the seed for about half of its units",
+        f"training time). Default {DEFAULT_STABILITY} (none with --reference or --decoder "
+        "mlp); 0: a single run, whose labels change with the seed for about half of its units",
     )
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
