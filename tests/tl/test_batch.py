@@ -180,4 +180,23 @@ def test_cli_batch_key_reaches_the_model(batched, tmp_path):
     assert main(argv) == 0
     stored = ad.read_h5ad(out / "adata.h5ad").uns["ortho_ae"]
     assert list(stored["params"]["batch_key"]) == ["sample"]
+    assert stored["stability"]["params"]["n_runs"] == 5  # the default repeated runs, batched too
     assert main([*argv[:-2], "--batch-key", "nope", "--out", str(out)]) == 2
+
+
+def test_stability_runs_see_the_models_batches(pair, monkeypatch):
+    import scsaliency.tl._stability as stability
+
+    _, aware = pair
+    seen = []
+    real = stability.ortho_ae
+
+    def spy(data, **kw):
+        seen.append((kw.get("batch_key"), sorted(set(data.obs["sample"]))))
+        return real(data, **kw)
+
+    monkeypatch.setattr(stability, "ortho_ae", spy)
+    a = aware.copy()
+    ss.tl.stability(a, n_runs=2, max_epochs=5, progress=False)
+    assert seen == [(["sample"], ["s0", "s1", "s2"])] * 2
+    assert a.uns["ortho_ae"]["stability"]["units"]["stability"].between(0, 1).all()
