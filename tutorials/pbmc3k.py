@@ -161,3 +161,25 @@ cols = ["unit", "gene_set", "zscore", "padj", "margin", "share", "label"]
 print(carried[carried.gene_set.str.startswith("MARKERS_")][cols].to_string(index=False))
 ss.pl.unit_activity(adata, gene_set="MARKERS_NK", n_units=3, show=False, save=None)
 plt.show()
+
+# %% [markdown]
+# ## How far to trust each unit: repeated runs
+# Train again with another seed and about half of a single model's labels change (the Measured
+# page). `ss.tl.stability` trains 5 more runs with other seeds, clusters the gene programs of all
+# 6 runs as cNMF does, and gives each unit its stability (the share of runs with a matching
+# program) and each cluster of repeated programs its consensus set: the labels a rerun
+# reproduces. The command line does this by default. Unstable units keep their own set in the
+# labels, greyed and marked with `?`: read them as leads.
+
+# %%
+ss.tl.stability(adata, gene_sets, n_runs=5, progress=False)
+units = ss.get.units(adata)
+stable = units[units["status"] != "unstable"]
+consensus = stable[stable["status"] == "carries a set"]
+print(
+    f"{len(stable)} of {len(units)} units come back in at least half of the runs; "
+    f"{len(consensus)} carry a consensus set ({consensus.consensus_set.nunique()} distinct)"
+)
+print(consensus[["unit", "consensus_set", "stability", "gene_set"]].to_string(index=False))
+ss.pl.impact_heatmap(adata, show=False)
+plt.show()
