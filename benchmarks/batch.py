@@ -229,6 +229,7 @@ def transfer_rows(title, adata, batch_key, bio_key, seed):
         ref, query = adata[is_ref].copy(), adata[~is_ref].copy()
         for part in (ref, query):
             part.obs[batch_key] = part.obs[batch_key].astype(str).astype("category")
+        yr = ref.obs[bio_key].astype(str).to_numpy()
         yq = query.obs[bio_key].astype(str).to_numpy()
         own = bio_nmi(np.sqrt(ours(query, seed)[0].obsm["X_ortho_ae"]), yq)
         for label, kw in (("default", {}), ("batch_key", {"batch_key": batch_key})):
@@ -238,10 +239,6 @@ def transfer_rows(title, adata, batch_key, bio_key, seed):
             dt = time.perf_counter() - t
             r, q = np.sqrt(ref.obsm["X_ortho_ae"]), np.sqrt(query.obsm["X_ortho_ae"])
             idx = NearestNeighbors(n_neighbors=K).fit(r).kneighbors(q, return_distance=False)
-            yr, yq = (
-                ref.obs[bio_key].astype(str).to_numpy(),
-                query.obs[bio_key].astype(str).to_numpy(),
-            )
             share = float((yr[idx] == yq[:, None]).mean())
             nmi = bio_nmi(q, yq)
             qb = ", ".join(sorted(query.obs[batch_key].astype(str).unique()))
@@ -350,6 +347,13 @@ def pbmc_studies():
     return a
 
 
+def studies_tables(seeds):
+    """The two PBMC studies: the methods side by side, and transfer from one into the other."""
+    studies = pbmc_studies()
+    real_table("two PBMC studies", studies, "study", "cell_type", seeds)
+    transfer_rows("two PBMC studies", studies, "study", "cell_type", 0)
+
+
 def oracle_scores(data) -> np.ndarray:
     """Per planted program, the mean log-normalised expression of its genes, the true factors
     of the cell's sample divided out first: what the data tell of the activity to a scorer that
@@ -435,18 +439,15 @@ if __name__ == "__main__":
     if "--synthetic-only" in sys.argv:
         synthetic_table(seeds)
         sys.exit(0)
-    studies = pbmc_studies()
     if "--studies-only" in sys.argv:
-        real_table("two PBMC studies", studies, "study", "cell_type", seeds)
-        transfer_rows("two PBMC studies", studies, "study", "cell_type", 0)
+        studies_tables(seeds)
         sys.exit(0)
     mix = mixology()
     real_table("cell-line mixture", mix, "technology", "cell_line", seeds)
     transfer_rows("cell-line mixture", mix, "technology", "cell_line", 0)
     k = kang()
     real_table("Kang 2018", k, "donor", "cell_type", seeds)
-    real_table("two PBMC studies", studies, "study", "cell_type", seeds)
-    transfer_rows("two PBMC studies", studies, "study", "cell_type", 0)
+    studies_tables(seeds)
     if "--real-only" in sys.argv:
         sys.exit(0)
     kang_stimulation(k, seeds)
