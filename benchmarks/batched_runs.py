@@ -7,6 +7,8 @@ One training step (forward, Poisson loss, backward, Adam) of the model's shape a
               on R different minibatches, one Adam over the stacked weights.
 Both do the same arithmetic; the batched step only saves per-step overhead and can fill a wide
 device. Prints milliseconds per R steps (median of 5 repeats of 30 steps) and the ratio.
+On CUDA, also with each step recorded as a CUDA graph and replayed (one launch per step), as
+the training loop does there (nn/step.py): the fair comparison on a GPU.
 Run: python benchmarks/batched_runs.py [--device cuda] [--runs 5]
 """
 
@@ -54,6 +56,24 @@ def timed(step, repeats: int = 5, steps: int = 30) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def as_graph(step) -> callable:
+    """``step`` (zero_grad, forward, backward, Adam) recorded as a CUDA graph: one launch per call.
+
+    As the training loop does on CUDA (:class:`scsaliency.nn.step.GraphStep`): warm-up on a side
+    stream, gradients set to None before recording, the recorded step replayed.
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step(zero=False)
+    return graph.replay
+
+
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser()
@@ -62,33 +82,49 @@ def main() -> None:
     args = parser.parse_args()
     gen = torch.Generator().manual_seed(0)
     runs, dev = args.runs, args.device
+    cuda = dev.startswith("cuda")
     x = torch.poisson(torch.rand(runs, CELLS, GENES, generator=gen) * 2).to(dev)
 
     batched = weights(runs, gen, dev)
-    opt_b = torch.optim.Adam(batched, lr=1e-3)
-
-    def step_batched():
-        opt_b.zero_grad(set_to_none=True)
-        loss_of(x, *batched).backward()
-        opt_b.step()
-
     single = [
         [w[r : r + 1].detach().clone().requires_grad_(True) for w in batched] for r in range(runs)
     ]
-    opts = [torch.optim.Adam(ws, lr=1e-3) for ws in single]
+    opt_b = torch.optim.Adam(batched, lr=1e-3, capturable=cuda)
+    opts = [torch.optim.Adam(ws, lr=1e-3, capturable=cuda) for ws in single]
+
+    def step_batched(zero: bool = True):
+        if zero:
+            opt_b.zero_grad(set_to_none=True)
+        loss_of(x, *batched).backward()
+        opt_b.step()
+
+    def step_run(r: int, zero: bool = True):
+        if zero:
+            opts[r].zero_grad(set_to_none=True)
+        loss_of(x[r : r + 1], *single[r]).backward()
+        opts[r].step()
 
     def step_one_by_one():
         for r in range(runs):
-            opts[r].zero_grad(set_to_none=True)
-            loss_of(x[r : r + 1], *single[r]).backward()
-            opts[r].step()
+            step_run(r)
 
-    t_one = timed(step_one_by_one)
-    t_batched = timed(step_batched)
+    rows = [("eager", timed(step_one_by_one), timed(step_batched))]
+    if cuda:  # as training runs on CUDA: each step replayed as one recorded graph
+        for opt in (opt_b, *opts):
+            opt.zero_grad(set_to_none=True)
+        replays = [as_graph(lambda zero=True, r=r: step_run(r, zero)) for r in range(runs)]
+        replay_b = as_graph(step_batched)
+
+        def replay_one_by_one():
+            for replay in replays:
+                replay()
+
+        rows.append(("CUDA graph", timed(replay_one_by_one), timed(replay_b)))
     print(f"# device {dev}, torch threads {torch.get_num_threads()}, R = {runs}")
-    print("| R runs | one by one (ms) | batched (ms) | one by one / batched |")
-    print("|---:|---:|---:|---:|")
-    print(f"| {runs} | {t_one:.1f} | {t_batched:.1f} | {t_one / t_batched:.2f} |")
+    print("| R runs | step | one by one (ms) | batched (ms) | one by one / batched |")
+    print("|---:|---|---:|---:|---:|")
+    for kind, t_one, t_batched in rows:
+        print(f"| {runs} | {kind} | {t_one:.2f} | {t_batched:.2f} | {t_one / t_batched:.2f} |")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,11 @@ def on_both():
 
 
 def _rel(a, b):
+    """Relative difference; entries undefined on one device (NaN) must be so on the other."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    undefined = np.isnan(b)
+    np.testing.assert_array_equal(np.isnan(a), undefined)
+    a, b = a[~undefined], b[~undefined]
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
@@ -141,3 +145,77 @@ def test_device_copy_gives_the_host_rows(layout, monkeypatch):
     got = np.concatenate([b.cpu().numpy() for _, b in data.batches(cells, 64, device="cuda")])
     assert data.device_layout == layout
     np.testing.assert_array_equal(got, data.rows(cells))
+
+
+@pytest.fixture(scope="module")
+def batches():
+    """Three samples with per-gene capture factors and depths; programs shared."""
+    return ss.datasets.synthetic(
+        n_cells=600,
+        n_genes=200,
+        n_groups=3,
+        n_samples=3,
+        sample_effect=1.0,
+        library_effect=0.5,
+        activity="independent",
+        random_state=5,
+    )
+
+
+@cuda
+def test_batch_key_on_cuda_as_on_the_cpu(batches):
+    """The batch-aware model trains on CUDA as on the CPU, and is explained there."""
+    out = {}
+    for device in ("cpu", "cuda"):
+        a = batches.copy()
+        ss.tl.ortho_ae(
+            a,
+            batch_key="sample",
+            n_latent=8,
+            n_hidden=32,
+            max_epochs=15,
+            patience=100,
+            device=device,
+            progress=False,
+        )
+        ss.tl.saliency(a, groupby="sample", device=device, progress=False)
+        out[device] = a
+    cpu, gpu = out["cpu"], out["cuda"]
+    h_cpu, h_gpu = cpu.uns["ortho_ae"]["history"], gpu.uns["ortho_ae"]["history"]
+    np.testing.assert_allclose(h_gpu["val_loss"], h_cpu["val_loss"], rtol=1e-3)
+    assert _rel(gpu.obsm["X_ortho_ae"], cpu.obsm["X_ortho_ae"]) < 1e-2
+    assert _rel(gpu.varm["saliency"], cpu.varm["saliency"]) < 5e-2
+
+
+@cuda
+def test_transfer_into_a_new_batch_on_cuda_fits_only_its_parameters(batches):
+    ref = batches[batches.obs["sample"] != "s2"].copy()
+    ref.obs["sample"] = ref.obs["sample"].cat.remove_unused_categories()
+    ss.tl.ortho_ae(ref, batch_key="sample", n_latent=8, n_hidden=32, max_epochs=15, progress=False)
+    query = batches.copy()
+    ss.tl.transfer(query, ref, fit_epochs=10, device="cuda")
+    e = query.uns["ortho_ae"]
+    assert list(e["transfer"]["fitted_batches"]["sample"]) == ["s2"]
+    old, new = ref.uns["ortho_ae"]["weights"], e["weights"]
+    for name, value in old.items():
+        if name in ("batch_hidden", "batch_log", "batch_group"):
+            np.testing.assert_array_equal(np.asarray(new[name])[:2], np.asarray(value)[:2])
+        else:
+            np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(value), err_msg=name)
+
+
+@cuda
+def test_stability_on_cuda(counts):
+    """tl.stability trains its runs on CUDA and stores what it stores on the CPU."""
+    out = {}
+    for device in ("cpu", "cuda"):
+        a = counts.copy()
+        ss.tl.ortho_ae(a, n_latent=8, n_hidden=32, max_epochs=15, device=device, progress=False)
+        ss.tl.saliency(a, device=device, progress=False)
+        ss.tl.geneset_impact(a, _program_sets(a), n_null=200, device=device, progress=False)
+        ss.tl.stability(a, _program_sets(a), n_runs=2, device=device, progress=False)
+        out[device] = ss.get.units(a)
+    cpu, gpu = out["cpu"], out["cuda"]
+    assert list(gpu.columns) == list(cpu.columns)
+    assert gpu["stability"].between(0, 1).all()
+    assert abs(gpu["stability"].mean() - cpu["stability"].mean()) < 0.25
