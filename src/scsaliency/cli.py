@@ -89,8 +89,30 @@ def _gene_mask(adata: AnnData, args, sets: dict[str, list[str]]) -> np.ndarray:
     return mask
 
 
-def _umaps(adata: AnnData, mask: np.ndarray, groupby: str | None, seed: int, out: Path) -> None:
-    """UMAP of the input (log-normalised counts, 50 PCs) next to UMAP of the representation."""
+def _aligned_rep(adata: AnnData, seed: int, progress: bool) -> str | None:
+    """``tl.align`` when the model has batches and the data more than one: its obsm key."""
+    from . import _batches, tl
+
+    cats = _batches.stored_categories(adata.uns["ortho_ae"])
+    if not any(adata.obs[key].nunique() > 1 for key in cats):
+        return None
+    tl.align(adata, random_state=seed, progress=progress)
+    return "X_ortho_ae_aligned"
+
+
+def _umaps(
+    adata: AnnData,
+    mask: np.ndarray,
+    groupby: str | None,
+    seed: int,
+    out: Path,
+    *,
+    progress: bool,
+) -> None:
+    """UMAP of the input (log-normalised counts, 50 PCs) next to UMAP of the representation.
+
+    A model with batches: the representation's UMAP is built on it aligned (``tl.align``).
+    """
     import matplotlib.pyplot as plt
     import scanpy as sc
 
@@ -105,15 +127,24 @@ def _umaps(adata: AnnData, mask: np.ndarray, groupby: str | None, seed: int, out
     adata.obsm["X_umap_input"] = b.obsm["X_umap"]
     # the square root evens out the activities' count-like noise (docs/usage.md)
     adata.obsm["X_ortho_ae_sqrt"] = np.sqrt(adata.obsm["X_ortho_ae"])
+    aligned = _aligned_rep(adata, seed, progress)
     sc.pp.neighbors(
-        adata, use_rep="X_ortho_ae_sqrt", key_added="ortho_ae_neighbors", random_state=seed
+        adata,
+        use_rep=aligned or "X_ortho_ae_sqrt",
+        key_added="ortho_ae_neighbors",
+        random_state=seed,
     )
     sc.tl.umap(adata, neighbors_key="ortho_ae_neighbors", random_state=seed)
     adata.obsm["X_umap_ortho_ae"] = adata.obsm.pop("X_umap")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for ax, basis, title in [
         (axes[0], "umap_input", "UMAP of the input (50 PCs)"),
-        (axes[1], "umap_ortho_ae", "UMAP of the ortho_ae representation (square root)"),
+        (
+            axes[1],
+            "umap_ortho_ae",
+            "UMAP of the ortho_ae representation (square root"
+            + (", aligned across batches)" if aligned else ")"),
+        ),
     ]:
         sc.pl.embedding(
             adata,
@@ -151,7 +182,7 @@ def run(args: argparse.Namespace) -> None:
         raise CLIError(str(err).strip("'\"")) from err
 
     out.mkdir(parents=True, exist_ok=True)
-    _umaps(adata, mask, args.groupby, args.seed, out)
+    _umaps(adata, mask, args.groupby, args.seed, out, progress=progress)
     figures = {"umap.png": "UMAP of the input and of the representation"}
     figures.update(_figures(adata, args.groupby, out))
     tables, diffs = _tables(adata, args.groupby, out)
@@ -353,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="COLUMN",
         help="obs column of a technical covariate (sample, run, technology) that the units "
-        "should not carry (tl.ortho_ae(batch_key=...)); repeat for more",
+        "should not carry (tl.ortho_ae(batch_key=...)), and across which the UMAP's cell "
+        "graph is aligned (tl.align); repeat for more",
     )
     r.add_argument(
         "--reference",
