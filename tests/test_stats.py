@@ -22,3 +22,19 @@ def test_stats_helpers():
     assert high.min() >= 90 and high.max() <= 99
     vals = np.array([[1.0, 5.0], [7.0, 2.0], [4.0, 3.0]])  # 3 members x 2 units
     np.testing.assert_allclose(_stats.trimmed_mean(vals), [2.5, 2.5])
+
+
+def test_null_impacts_on_a_device_as_in_numpy():
+    """The torch path (used on CUDA) draws the same random sets and gives the same values."""
+    import torch
+
+    gen = np.random.default_rng(0)
+    sal = gen.random((300, 6))
+    bins = _stats.expression_bins(gen.random(300), 10)
+    for members in (np.arange(0, 40, 3), np.array([7])):
+        a = _stats.null_impacts(sal, members, bins, 50, np.random.default_rng(1))
+        b = _stats.null_impacts(
+            sal, members, bins, 50, np.random.default_rng(1), on_device=torch.as_tensor(sal)
+        )
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(y, x, rtol=1e-12)

@@ -49,20 +49,35 @@ def null_impacts(
     bins: np.ndarray,
     n_null: int,
     rng: np.random.Generator,
+    *,
+    on_device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Impacts (n_null x units) of random sets matched gene by gene on the expression bin.
 
     Each random set replaces every member gene with a gene drawn at random from the member's
     bin, so a random set has the set's size and expression profile. Returns the random sets'
     means and, from the same draws, their :func:`trimmed_mean`.
+
+    ``on_device``: ``saliency`` as a torch tensor on an accelerator; the random sets' genes are
+    then gathered and averaged there (the draws are the same: numpy's ``rng``). On a GPU this
+    is most of the impact's time otherwise (n_null x members x units values per set).
     """
     order = np.argsort(bins, kind="stable")
     bin_start = np.searchsorted(bins[order], np.arange(bins.max() + 2))
     b = bins[members]
     lo, hi = bin_start[b], bin_start[b + 1]
     draws = lo + np.floor(rng.random((n_null, len(members))) * (hi - lo)).astype(np.int64)
-    values = saliency[order[draws]]
-    return values.mean(axis=1), trimmed_mean(values)
+    if on_device is None:
+        values = saliency[order[draws]]
+        return values.mean(axis=1), trimmed_mean(values)
+    import torch
+
+    rows = torch.as_tensor(order[draws], device=on_device.device)
+    values = on_device[rows]  # n_null x members x units
+    total = values.sum(dim=1)
+    n = len(members)
+    trimmed = (total - values.amax(dim=1)) / (n - 1) if n >= 2 else total
+    return (total / n).cpu().numpy(), trimmed.cpu().numpy()
 
 
 def empirical(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, ...]:

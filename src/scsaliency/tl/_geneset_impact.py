@@ -17,6 +17,7 @@ from .._results import saliency_frame
 from .._saliency_pass import run_pass
 from .._stored import StoredModel
 from ..genesets import GeneSetsLike, MatchedGeneSets, as_dict, check_options, match
+from ..nn.tensors import resolve_device
 
 
 @doc_params("batch_size", "device", "progress", "copy")
@@ -177,6 +178,7 @@ def geneset_impact(
                 n_null=n_null,
                 n_bins=n_bins,
                 rng=np.random.default_rng(random_state),
+                device=resolve_device(device),
             )
         )
     out["units"] = unit_table(
@@ -249,18 +251,23 @@ def _significance(
     n_null: int,
     n_bins: int,
     rng: np.random.Generator,
+    device: torch.device,
 ) -> dict:
     """Test each (set, unit) impact against expression-matched random sets.
 
-    With and without the set's strongest gene; BH-adjusted over the active units.
+    With and without the set's strongest gene; BH-adjusted over the active units. On an
+    CUDA device the random sets are averaged there (same draws, float64).
     """
     values = sal.to_numpy(dtype=np.float64)
+    on_device = torch.as_tensor(values, device=device) if device.type == "cuda" else None
     impact = out["impact"].to_numpy()
     bins = _stats.expression_bins(input_mean, n_bins)
     z, p, p_emp, z_trim, p_trim = (np.empty_like(impact) for _ in range(5))
     for j in range(len(sets.names)):
         members = np.flatnonzero(sets.membership[:, j])
-        null, null_trim = _stats.null_impacts(values, members, bins, n_null, rng)
+        null, null_trim = _stats.null_impacts(
+            values, members, bins, n_null, rng, on_device=on_device
+        )
         z[j], p[j], p_emp[j] = _stats.empirical(impact[j], null)
         observed_trim = _stats.trimmed_mean(values[members])
         z_trim[j], p_trim[j], _ = _stats.empirical(observed_trim, null_trim)
