@@ -113,6 +113,10 @@ def test_cli_model_flags_reach_ortho_ae(flags, expected, tmp_path, monkeypatch, 
     ("argv", "message"),
     [
         (["run", "/no/such.h5ad", "--gene-sets", "hallmark"], "input file not found"),
+        (
+            ["run", "kang", "--gene-sets", "hallmark"],
+            "data set name (pbmc3k, paul15, kang18, mixology)",
+        ),
         (["run", "pbmc3k", "--gene-sets", "nope"], "Unknown gene-set resource 'nope'"),
         (["run", "pbmc3k", "--gene-sets", "hallmark", "--groupby", "nope"], "--groupby 'nope'"),
     ],
@@ -263,3 +267,12 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
                "--n-latent", "4", "--max-epochs", "5", "--decoder", "mlp", "--quiet"])  # fmt: skip
     assert rc == 0
     assert "stability" not in ad.read_h5ad(mlp / "adata.h5ad").uns["ortho_ae"]
+
+
+@pytest.mark.skipif(not _have("kang18"), reason="Kang 2018 file not in data dir")
+def test_cli_reads_every_manifest_data_set_by_name():
+    from scsaliency.cli import DATASETS, _read_input
+
+    assert set(DATASETS) == {"pbmc3k", "paul15", "kang18", "mixology"}
+    adata = _read_input("kang18")
+    assert {"donor", "cell_type"} <= set(adata.obs.columns)

@@ -21,6 +21,10 @@ class CLIError(Exception):
     """An input problem reported as one line, without a traceback."""
 
 
+#: Data set names the command line reads from the data directory (``datasets.load``).
+DATASETS = ("pbmc3k", "paul15", "kang18", "mixology")
+
+
 def _read_input(spec: str) -> AnnData:
     import anndata as ad
     import scanpy as sc
@@ -45,14 +49,14 @@ def _read_input(spec: str) -> AnnData:
                 f"cannot read {spec}: not a readable .h5ad file (truncated, or another format?): "
                 f"{first}"
             ) from err
-    if spec in ("pbmc3k", "paul15"):
+    if spec in DATASETS:
         try:
             return datasets.load(spec)
         except FileNotFoundError as err:
             raise CLIError(str(err)) from err
     raise CLIError(
         f"cannot read {spec!r}: give an .h5ad file, a 10x directory, or a data set name "
-        "(pbmc3k, paul15)."
+        f"({', '.join(DATASETS)})."
     )
 
 
@@ -361,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "input",
         help="an .h5ad file, a 10x directory (matrix.mtx), or a data set "
-        "name from data_manifest.yaml (pbmc3k, paul15)",
+        "name from data_manifest.yaml (pbmc3k, paul15, kang18, mixology)",
     )
     r.add_argument(
         "--gene-sets",
