@@ -149,3 +149,15 @@ def scaled_pair():
     scaled.scale_units()
     x = torch.poisson(torch.rand(12, 30, generator=gen) * 2, generator=gen)
     return m, scaled, x
+
+
+def assert_only_new_batch_rows_moved(old: dict, new: dict, n_known: int) -> None:
+    """A transferred model's weights: every one as in the reference, bit for bit, except the
+    batch parameters' rows after the reference's ``n_known`` batches (the fitted new ones)."""
+    for name, value in old.items():
+        if name in ("batch_hidden", "batch_log", "batch_group"):
+            np.testing.assert_array_equal(
+                np.asarray(new[name])[:n_known], np.asarray(value)[:n_known]
+            )
+        else:
+            np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(value), err_msg=name)

@@ -16,10 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.cluster import KMeans
 
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norm > 0, norm, 1.0)
+from ._matching import unit_rows
 
 
 def default_clusters(n_cells: int) -> int:
@@ -94,15 +91,15 @@ def harmonize(
     expected_share = phi.mean(axis=0)  # each batch's share of all cells
     design = np.hstack([np.ones((n, 1)), phi])
     penalty = np.diag(np.r_[0.0, np.full(phi.shape[1], ridge)])  # no penalty on the intercept
-    unit = _unit_rows(rep)
+    unit = unit_rows(rep)
     centres = KMeans(k, n_init=1, random_state=random_state % 2**32).fit(unit).cluster_centers_
-    centres = _unit_rows(centres)
+    centres = unit_rows(centres)
     r = np.exp(-2 * (1 - unit @ centres.T) / sigma)
     r /= r.sum(axis=1, keepdims=True)
     corrected, changes = rep, []
     for _ in range(max_iter):
         for _ in range(cluster_iter):
-            centres = _unit_rows(r.T @ unit)
+            centres = unit_rows(r.T @ unit)
             dist = 2 * (1 - unit @ centres.T)
             before = r.copy()
             r = _assign(dist, phi, r, expected_share, sigma, theta, rng, block)
@@ -117,7 +114,7 @@ def harmonize(
         change = np.linalg.norm(new - corrected) / max(np.linalg.norm(corrected), 1e-12)
         corrected = new
         changes.append(float(change))
-        unit = _unit_rows(corrected)
+        unit = unit_rows(corrected)
         if on_round is not None:
             on_round()
         if change < tol:
