@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from . import _batches
 from ._labels import UNSTABLE, clean_name
 from ._results import impact_entry, shown_sets, units_table
 
@@ -79,6 +80,13 @@ def _model_line(adata: AnnData) -> str:
             f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
     model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
+    batches = _batches.stored_categories(m)
+    if batches:
+        model += "; batches kept out of the units: " + ", ".join(
+            f"{html.escape(k)} ({len(c)})" for k, c in batches.items()
+        )
+        if "ortho_ae_aligned" in adata.uns:
+            model += ", the UMAP's graph built on the units aligned across them (tl.align)"
     if "stability" in m:
         sp = m["stability"]["params"]
         model += (

@@ -182,6 +182,8 @@ def test_cli_batch_key_reaches_the_model(batched, tmp_path):
     back = ad.read_h5ad(out / "adata.h5ad")  # the UMAP's graph built on the aligned units
     assert back.obsm["X_ortho_ae_aligned"].shape == back.obsm["X_ortho_ae"].shape
     assert back.uns["ortho_ae_neighbors"]["params"]["use_rep"] == "X_ortho_ae_aligned"
+    report = (out / "report.html").read_text()
+    assert "batches kept out of the units: sample (3)" in report and "tl.align" in report
     assert main([*argv[:-2], "--batch-key", "nope", "--out", str(out)]) == 2
 
 
