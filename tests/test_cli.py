@@ -254,13 +254,21 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     assert rc == 0
     units = pd.read_csv(out / "units.csv")
     assert units["stability"].between(0, 1).all() and "consensus_set" in units
-    assert "stability and consensus labels over 3 runs" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "stability and consensus labels over 3 runs" in report
+    sets = pd.read_csv(out / "geneset_stability.csv")
+    assert list(sets.columns) == ["gene_set", "runs", "consensus_programs", "in_model"]
+    np.testing.assert_allclose(sets["runs"] * 3, np.round(sets["runs"] * 3))  # of 3 runs
+    every = int((sets["runs"] == 1).sum())
+    assert f"; {every} gene sets carried by some unit in every run" in report
+    assert "geneset_stability.csv" in report
     single = tmp_path / "single"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),
                "--n-latent", "4", "--max-epochs", "5", "--stability", "0", "--quiet"])  # fmt: skip
     assert rc == 0
     assert "stability" not in ad.read_h5ad(single / "adata.h5ad").uns["ortho_ae"]
     assert pd.read_csv(single / "units.csv")["stability"].isna().all()
+    assert not (single / "geneset_stability.csv").exists()
     # the paper's decoder has no gene programs to compare: no repeated runs unless asked
     mlp = tmp_path / "mlp"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(mlp),

@@ -93,6 +93,13 @@ def _model_line(adata: AnnData) -> str:
             f"; stability and consensus labels over {int(sp['n_runs']) + 1} runs "
             f"(units below {float(sp['min_stability']):g} are unstable, see units.csv)"
         )
+        if "sets" in m["stability"]:
+            runs = m["stability"]["sets"]["runs"]
+            model += (
+                f"; {int((runs == 1).sum())} gene sets carried by some unit in every run, "
+                f"{int(((runs > 0) & (runs <= 0.5)).sum())} in half of them or fewer "
+                "(seed-dependent findings, see geneset_stability.csv)"
+            )
     return model
 
 

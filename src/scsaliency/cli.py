@@ -330,7 +330,11 @@ def _figures(adata: AnnData, groupby: str | None, out: Path) -> dict[str, str]:
 
 
 def _tables(adata: AnnData, groupby: str | None, out: Path) -> tuple[list[str], list]:
-    """Write ``impact.csv``, ``units.csv`` and, with groups, ``impact_diff.csv`` (vs the rest)."""
+    """Write the tables: ``impact.csv``, ``units.csv`` and, when present, the rest.
+
+    ``geneset_stability.csv`` with repeated runs; ``impact_diff.csv`` (each group against the
+    rest) with groups.
+    """
     import pandas as pd
 
     from . import get
@@ -338,6 +342,9 @@ def _tables(adata: AnnData, groupby: str | None, out: Path) -> tuple[list[str], 
     get.impact(adata).to_csv(out / "impact.csv", index=False)
     get.units(adata).to_csv(out / "units.csv", index=False)
     tables = ["impact.csv", "units.csv"]
+    if "sets" in adata.uns["ortho_ae"].get("stability", {}):
+        get.geneset_stability(adata).to_csv(out / "geneset_stability.csv", index=False)
+        tables.append("geneset_stability.csv")
     diffs = []
     if groupby is not None:
         diffs = [get.impact_diff(adata, g) for g in adata.uns["geneset_impact"]["groups"]]
@@ -474,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="train N more runs with other seeds and give each unit its stability and "
-        "consensus label (tl.stability; units.csv and the report carry them; N+1 times the "
+        "consensus label (tl.stability; units.csv and the report carry them, and "
+        "geneset_stability.csv the share of runs carrying each set; N+1 times the "
         f"training time). Default {DEFAULT_STABILITY} (none with --reference or --decoder "
         "mlp); 0: a single run, whose labels change with the seed for about half of its units",
     )

@@ -3,6 +3,7 @@
 import anndata as ad
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 import scsaliency as ss
@@ -58,6 +59,48 @@ def test_stability_columns_and_status_survive_h5ad(stable, tmp_path):
     stable.write_h5ad(path)
     back = ad.read_h5ad(path)
     assert ss.get.units(back).equals(units)
+    pd.testing.assert_frame_equal(ss.get.geneset_stability(back), ss.get.geneset_stability(stable))
+
+
+def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
+    sets = ss.get.geneset_stability(stable)
+    assert list(sets.columns) == ["gene_set", "runs", "consensus_programs", "in_model"]
+    named = stable.uns["synthetic"]["gene_sets"]["source"].unique()
+    assert sorted(sets["gene_set"]) == sorted(named)
+    assert sets["runs"].is_monotonic_decreasing
+    np.testing.assert_allclose(sets["runs"] * 3, np.round(sets["runs"] * 3))  # of 3 runs
+    by_set = sets.set_index("gene_set")
+    own = stable.uns["geneset_impact"]["units"]  # the model's own labels, before consensus
+    own = set(own.loc[own["status"] == "carries a set", "gene_set"])
+    for name in _program_units(stable):  # strong planted programs: in every run
+        assert by_set.loc[name, "runs"] == 1.0
+        assert by_set.loc[name, "consensus_programs"] >= 1
+        assert by_set.loc[name, "in_model"] and name in own
+    consensus = ss.get.units(stable)["consensus_set"]
+    counts = consensus[consensus != ""].value_counts()
+    assert (by_set.loc[counts.index, "consensus_programs"] >= counts).all()
+
+
+def test_set_table_from_runs():
+    from scsaliency.tl._stability import SetScores, _set_table
+
+    z, sig = np.zeros((3, 2)), np.zeros((3, 2), dtype=bool)
+    carried = [{"A", "B"}, {"A"}, {"A", "C"}, {"A"}]
+    labels = [SetScores(["A", "B", "C"], z, sig, frozenset(c)) for c in carried]
+    clusters = pd.DataFrame({"consensus_set": ["A", "A", "", "C"]})
+    table = _set_table(labels, clusters)
+    assert table["runs"].tolist() == [1.0, 0.25, 0.25]
+    assert table["consensus_programs"].tolist() == [2, 0, 1]
+    assert table["in_model"].tolist() == [True, True, False]
+
+
+def test_geneset_stability_needs_labelled_runs(trained):
+    with pytest.raises(KeyError, match="No stability"):
+        ss.get.geneset_stability(trained)
+    a = trained.copy()
+    ss.tl.stability(a, n_runs=2, max_epochs=3, progress=False)
+    with pytest.raises(KeyError, match="without gene sets"):
+        ss.get.geneset_stability(a)
 
 
 def test_planted_programs_are_stable_and_carry_their_set_by_consensus(stable):

@@ -5,6 +5,16 @@ from ._impact_diff import impact_diff
 from ._maps import saliency
 from ._model import model
 from ._programs import programs
+from ._stability import geneset_stability
 from ._tables import impact, units
 
-__all__ = ["model", "programs", "batch_effects", "saliency", "impact", "impact_diff", "units"]
+__all__ = [
+    "model",
+    "programs",
+    "batch_effects",
+    "saliency",
+    "impact",
+    "impact_diff",
+    "units",
+    "geneset_stability",
+]

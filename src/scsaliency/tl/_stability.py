@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import _validate
 from .._docs import doc_params
-from .._labels import significant
+from .._labels import CARRIES, significant
 from .._matching import program_vectors, unit_rows
 from .._stored import StoredModel
 from ..genesets import GeneSetsLike, as_dict
@@ -82,6 +82,10 @@ def stability(
     :func:`scsaliency.get.units` then shows each unit's ``stability`` and ``consensus_set``;
     units below ``min_stability`` get the status ``"unstable"``, and with ``gene_sets`` a unit
     carries its consensus set (greyed labels in the plots for unstable units).
+    :func:`scsaliency.get.geneset_stability` shows, per gene set, the share of runs in which
+    some unit carries it: a set carried in every run is a finding that does not depend on the
+    seed, whichever unit carries it; one carried in half of the runs or fewer is not (measured
+    on PBMC 3k, Paul15 and Kang 2018, :doc:`/benchmarks`).
 
     Parameters
     ----------
@@ -119,7 +123,11 @@ def stability(
     ``consensus_set``, empty where no set has the votes, and ``votes``, its share of runs),
     ``"clusters"`` (the consensus programs, one row per cluster: ``runs``, the share of runs
     with a program in it within ``threshold`` of its median; ``unit``, the model's unit among
-    those or -1; with ``gene_sets`` ``consensus_set`` and ``votes``), ``"programs"`` (clusters
+    those or -1; with ``gene_sets`` ``consensus_set`` and ``votes``), with ``gene_sets``
+    ``"sets"`` (DataFrame indexed by gene set: ``runs``, the share of runs, the model included,
+    in which some unit carries the set as a single run's labels go; ``consensus_programs``, how
+    many clusters have it as their consensus set; ``in_model``, whether the model's own units
+    carry it), ``"programs"`` (clusters
     x model genes: each cluster's consensus program, the square root of expected counts with
     rows of length 1) and ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each
     run), ``min_stability``, ``min_votes``, ``random_state``, ``seeds``, ``labelled``).
@@ -169,10 +177,11 @@ def stability(
         vectors, labels or None, threshold, min_votes, random_state
     )
     adata = adata.copy() if copy else adata
+    result = {"units": units, "clusters": clusters, "programs": centres}
+    if labels:
+        result["sets"] = _set_table(labels, clusters)
     adata.uns[model_key]["stability"] = {
-        "units": units,
-        "clusters": clusters,
-        "programs": centres,
+        **result,
         "params": {
             "n_runs": int(n_runs),
             "threshold": float(threshold),
@@ -262,11 +271,35 @@ def _consensus(
 
 
 class SetScores(NamedTuple):
-    """One run's gene-set z-scores (sets x units) and where they are significant."""
+    """One run's gene-set z-scores (sets x units), where they are significant, and its labels.
+
+    ``carried``: the sets that the run's own units carry (each unit's best set when
+    significant, as :func:`scsaliency.get.units` labels a single run).
+    """
 
     names: list[str]
     zscore: np.ndarray
     significant: np.ndarray
+    carried: frozenset[str] = frozenset()
+
+
+def _set_table(labels: list[SetScores], clusters: pd.DataFrame) -> pd.DataFrame:
+    """Per gene set: the share of runs whose units carry it, and the consensus's programs.
+
+    A set that some unit carries in every run is a robust finding whichever unit carries it;
+    one carried in a few runs was carried by chance of the seed.
+    """
+    names = labels[0].names
+    runs = [sum(name in run.carried for run in labels) / len(labels) for name in names]
+    per_set = clusters["consensus_set"].value_counts()
+    return pd.DataFrame(
+        {
+            "runs": np.asarray(runs, dtype=np.float64),
+            "consensus_programs": per_set.reindex(names).fillna(0).to_numpy(dtype=np.int64),
+            "in_model": np.asarray([name in labels[0].carried for name in names]),
+        },
+        index=pd.Index(names, dtype=object),
+    )
 
 
 def _vote(
@@ -301,7 +334,9 @@ def _labels(run: AnnData, sets: dict, device: str) -> SetScores:
     geneset_impact(run, sets, device=device, progress=False)
     e = run.uns["geneset_impact"]
     sig = significant(e["padj"].to_numpy(), e["padj_trimmed"].to_numpy(), ALPHA)
-    return SetScores(list(e["zscore"].index), e["zscore"].to_numpy(), np.asarray(sig))
+    units = e["units"]
+    carried = frozenset(units.loc[units["status"] == CARRIES, "gene_set"].astype(str))
+    return SetScores(list(e["zscore"].index), e["zscore"].to_numpy(), np.asarray(sig), carried)
 
 
 def _with_model(data: AnnData, model: StoredModel) -> AnnData:

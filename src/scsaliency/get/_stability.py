@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+from anndata import AnnData
+
+
+def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
+    """Per gene set, in how many repeated runs some unit carries it.
+
+    :func:`scsaliency.tl.stability` trains the model again with other seeds and labels every
+    run as a single run is labelled (each unit's best set, when significant). A set that some
+    unit carries in every run is a finding that does not depend on the seed, whichever unit
+    carries it; a set carried in half of the runs or fewer was carried by chance of the seed.
+    Measured on PBMC 3k, Paul15 and Kang 2018 (:doc:`/benchmarks`): sets carried in 6 of 6
+    runs were carried by the consensus of 6 other runs 71-99 % of the time, sets carried in 3
+    or fewer of 6 at most 12 %.
+
+    Parameters
+    ----------
+    adata
+        AnnData holding a model in ``uns[key]`` on which :func:`scsaliency.tl.stability` ran
+        with ``gene_sets``.
+    key
+        The model's ``key_added``.
+
+    Returns
+    -------
+    One row per gene set of the runs' labels, most often carried first (ties by name):
+    ``gene_set``, ``runs`` (share of runs, the model included, in which some unit carries it),
+    ``consensus_programs`` (how many consensus programs have it as their consensus set: the
+    units that :func:`scsaliency.get.units` labels with it) and ``in_model`` (whether the
+    model's own units carry it, before any consensus), as stored in
+    ``adata.uns[key]["stability"]["sets"]``.
+    """
+    entry = adata.uns.get(key)
+    if not isinstance(entry, Mapping) or "stability" not in entry:
+        raise KeyError(
+            f"No stability for the model in adata.uns[{key!r}]. Run "
+            f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) first."
+        )
+    stab = entry["stability"]
+    if "sets" not in stab:
+        raise KeyError(
+            f"The stability of adata.uns[{key!r}] was measured without gene sets. Run "
+            f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) to label the runs."
+        )
+    table = stab["sets"].rename_axis("gene_set").reset_index()
+    table["gene_set"] = table["gene_set"].astype(str)
+    table = table.sort_values(["runs", "gene_set"], ascending=[False, True], kind="stable")
+    return table.reset_index(drop=True)
