@@ -18,6 +18,10 @@ Methods:
 - cNMF(64): the `cnmf` package (Kotliar et al. 2019) with CNMF_ITER NMF runs per answer, its
   consensus spectra, programs only (skipped with a message when not installed);
 - DRVI: not wired in (its programs are not additive); says so when installed.
+A second table: per gene set, the share of one consensus answer's 6 runs in which some unit
+carries it (tl.stability's "sets", shown by get.geneset_stability), against whether the other
+answer's consensus programs carry it (both directions): how far a set's run share predicts
+that an independent answer finds it.
 Data: PBMC 3k (2,638 labelled cells; Hallmark + 7 marker sets), Paul15 (2,730 cells; mouse
 Hallmark), Kang 2018 (1,556 cells; Hallmark), and the two synthetic configurations of
 benchmarks/modules.py (planted programs and decoys as gene sets).
@@ -165,8 +169,30 @@ def row(data, method, res, seconds, markers="-"):
     )
 
 
+def set_rows(name, a, b, cla, clb) -> list[tuple[str, int, bool]]:
+    """(data, runs of 6 carrying the set in one answer, carried by the other's consensus)."""
+    out = []
+    for own, other in ((a, clb), (b, cla)):
+        runs = own.uns["ortho_ae"]["stability"]["sets"]["runs"]
+        carried = set(other.values())
+        out += [(name, round(r * 6), s in carried) for s, r in runs.items()]
+    return out
+
+
+def print_set_rows(rows: list[tuple[str, int, bool]]) -> None:
+    print()
+    print("| data | runs of 6 carrying the set | sets | in the other answer's consensus |")
+    print("|---|---|---:|---:|")
+    for data in dict.fromkeys(r[0] for r in rows):
+        for label, ks in (("6", {6}), ("5", {5}), ("4", {4}), ("1-3", {1, 2, 3})):
+            hit = [r[2] for r in rows if r[0] == data and r[1] in ks]
+            share = f"{np.mean(hit):.2f}" if hit else "-"
+            print(f"| {data} | {label} | {len(hit)} | {share} |")
+
+
 def main():
     print(f"# torch threads: {__import__('torch').get_num_threads()}")
+    per_set = []
     print("| data | method | cos med / >0.8 | kept | Jaccard | sets | markers | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, adata, sets in datasets():
@@ -182,6 +208,7 @@ def main():
         row(name, "single run (default)", compare(pa, la, pb, lb), (ta + tb) / 2, markers)
         ca, cla, sa_ = consensus(a, sets, 0, ta)
         cb, clb, sb_ = consensus(b, sets, 1, tb)
+        per_set += set_rows(name, a, b, cla, clb)
         if name == "PBMC 3k":  # the fewer of the two consensus answers' marker sets
             names = list(ss.datasets.pbmc_markers())
             markers = f"{min(sum(m in set(c.values()) for m in names) for c in (cla, clb))}/7"
@@ -199,6 +226,7 @@ def main():
             ca, ta = cnmf(adata, 0)
             cb, tb = cnmf(adata, 1)
             row(name, f"cNMF(64), {CNMF_ITER} runs", compare(ca, {}, cb, {}), (ta + tb) / 2)
+    print_set_rows(per_set)
     for peer, module in (("cNMF", "cnmf"), ("DRVI", "drvi")):
         if not HAVE[module]:
             print(f"# {peer} ({module}) not installed: skipped")
