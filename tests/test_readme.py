@@ -37,7 +37,8 @@ def test_main_job_as_written():
         ["bash", "-c", command], cwd=ROOT, env=_env(), capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr[-4000:]
-    for name in ("adata.h5ad", "impact.csv", "units.csv", "impact_diff.csv", "report.html"):
+    written = ("adata.h5ad", "impact.csv", "units.csv", "geneset_stability.csv", "impact_diff.csv")
+    for name in (*written, "report.html"):
         assert (out / name).stat().st_size > 0, name
     # One rule everywhere: the report's table of units is the units table's rows whose label
     # names a set (those that carry one, and unstable ones that carried one)

@@ -183,3 +183,15 @@ print(
 print(consensus[["unit", "consensus_set", "stability", "gene_set"]].to_string(index=False))
 ss.pl.impact_heatmap(adata, show=False)
 plt.show()
+
+# %% [markdown]
+# The same question for gene sets: in how many of the 6 runs some unit carries each set, however
+# the runs divide the program between their units. Sets carried in every run are findings that
+# do not depend on the seed; sets carried in half of the runs or fewer came back in an
+# independent answer's consensus at most 12 % of the time (the Measured page).
+
+# %%
+sets_table = ss.get.geneset_stability(adata)
+every = sets_table[sets_table["runs"] == 1]
+print(f"{len(every)} sets carried in every run: " + ", ".join(every.gene_set))
+print(sets_table[(sets_table["runs"] > 0) & (sets_table["runs"] < 1)].to_string(index=False))
