@@ -17,7 +17,7 @@ from anndata import AnnData
 
 from . import _batches
 from ._labels import UNSTABLE, clean_name
-from ._results import impact_entry, shown_sets, units_table
+from ._results import SEED_DEPENDENT, impact_entry, set_runs, shown_sets, units_table
 
 
 def write_report(
@@ -93,11 +93,11 @@ def _model_line(adata: AnnData) -> str:
             f"; stability and consensus labels over {int(sp['n_runs']) + 1} runs "
             f"(units below {float(sp['min_stability']):g} are unstable, see units.csv)"
         )
-        if "sets" in m["stability"]:
-            runs = m["stability"]["sets"]["runs"]
+        runs = set_runs(adata)
+        if runs is not None:
             model += (
                 f"; {int((runs == 1).sum())} gene sets carried by some unit in every run, "
-                f"{int(((runs > 0) & (runs <= 0.5)).sum())} in half of them or fewer "
+                f"{int(((runs > 0) & (runs <= SEED_DEPENDENT)).sum())} in half of them or fewer "
                 "(seed-dependent findings, see geneset_stability.csv)"
             )
     return model

@@ -13,6 +13,10 @@ from anndata import AnnData
 
 from ._labels import CARRIES, INACTIVE, NO_SET, UNSTABLE
 
+#: A gene set that some unit carries in at most this share of ``tl.stability``'s runs is a
+#: finding of the seed: the plots grey its name and the report counts it.
+SEED_DEPENDENT = 0.5
+
 
 def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
     """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
@@ -81,6 +85,18 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     table.loc[low & ~carried, "label"] = names[low & ~carried] + f": {UNSTABLE}"
     table.loc[low, "status"] = UNSTABLE
     return table
+
+
+def set_runs(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
+    """Per gene set, the share of ``tl.stability``'s runs in which some unit carries it.
+
+    For the model behind the impact in ``uns[key]``; ``None`` until :func:`scsaliency.tl.stability`
+    ran on it with gene sets.
+    """
+    stab = _model_stability(adata, impact_entry(adata, key))
+    if stab is None or "sets" not in stab:
+        return None
+    return stab["sets"]["runs"]
 
 
 def shown_sets(table: pd.DataFrame) -> pd.Series:

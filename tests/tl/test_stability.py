@@ -135,6 +135,29 @@ def test_heatmap_greys_unstable_units(stable):
     plt.close("all")
 
 
+def test_plots_grey_gene_sets_carried_in_half_of_the_runs_or_fewer(stable):
+    a = stable.copy()
+    ax = ss.pl.impact_heatmap(a, show=False, strip_prefix=False)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    runs = a.uns["ortho_ae"]["stability"]["sets"]["runs"]
+    colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
+    assert all((colours[r] == "0.6") == (runs[r] <= 0.5) for r in rows)
+    assert "grey: unstable units, and sets" in ax.get_title()
+    plt.close("all")
+    planted = list(_program_units(a))[0]  # carried in every run: black, until it is not
+    assert planted in rows and colours[planted] != "0.6"
+    runs[planted] = 0.5
+    ss.tl.saliency(a, groupby="group", progress=False)  # groups for the difference map
+    ss.tl.geneset_impact(a, a.uns["synthetic"]["gene_sets"], groupby="group", progress=False)
+    for ax in (
+        ss.pl.impact_heatmap(a, show=False, strip_prefix=False),
+        ss.pl.impact_diff(a, "g0", groupby="group", show=False, strip_prefix=False),
+    ):
+        colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
+        assert colours[planted] == "0.6"
+    plt.close("all")
+
+
 def test_stability_bad_input(trained, counts):
     with pytest.raises(ValueError, match="n_runs must be at least 2"):
         ss.tl.stability(trained, n_runs=1, progress=False)

@@ -9,10 +9,10 @@ import numpy as np
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._results import impact_entry, units_table
+from .._results import impact_entry, set_runs, units_table
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout
-from ._utils import finish, grey_unstable, unit_labels
+from ._utils import finish, grey_seed_sets, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -47,7 +47,9 @@ def impact_diff(
     ``min_impact`` are grey, so the difference is shown over the high-impact cells of the
     whole-data map. A dot marks significant differences (``padj < alpha``) of at least
     ``min_diff``; the title names the test that ran, and says so when cells were the
-    replicates (which overstates significance when the cells come from several samples).
+    replicates (which overstates significance when the cells come from several samples). After
+    :func:`scsaliency.tl.stability`, unstable units and gene sets carried in at most half of its
+    runs have grey labels, as in :func:`impact_heatmap`.
 
     Parameters
     ----------
@@ -107,6 +109,7 @@ def impact_diff(
         col_labels=labels,
     )
     grey_unstable(ax, table_units, cols)
+    grey_seed_sets(ax, set_runs(adata, key), rows)
     fig.colorbar(
         im,
         ax=ax,

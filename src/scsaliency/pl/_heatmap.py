@@ -12,11 +12,11 @@ from anndata import AnnData
 
 from .._docs import doc_params
 from .._labels import significant
-from .._results import impact_entry, units_table
+from .._results import impact_entry, set_runs, units_table
 from .._stats import minmax
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout, shown_values
-from ._utils import clean_name, finish, grey_unstable, unit_labels
+from ._utils import clean_name, finish, grey_seed_sets, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -52,7 +52,10 @@ def impact_heatmap(
     and ``padj_trimmed < alpha`` when stored: the rule by which a unit carries a set).
     With ``groups``, one panel per group (Figure 2): each group's mean per-cell impact, min-max
     scaled per group, same rows and columns in every panel, dots where the group is
-    significantly above the rest (Welch, ``padj < alpha``).
+    significantly above the rest (Welch, ``padj < alpha``). After :func:`scsaliency.tl.stability`
+    the labels of unstable units are grey, and so are the names of gene sets that some unit
+    carries in at most half of its runs (:func:`scsaliency.get.geneset_stability`): findings
+    of the seed.
 
     Parameters
     ----------
@@ -117,6 +120,14 @@ def impact_heatmap(
             strip_prefix=strip_prefix,
         )
         grey_unstable(ax, table_units, cols)
+        runs = set_runs(adata, key)
+        grey_seed_sets(ax, runs, rows)
+        if runs is not None:
+            ax.set_title(
+                ax.get_title() + "\ngrey: unstable units, and sets that some unit carries in at "
+                "most half of the repeated runs (tl.stability)",
+                fontsize=9,
+            )
         return finish(
             fig, ax, show=show, save=save, return_fig=return_fig, default_name="impact_heatmap"
         )
@@ -207,6 +218,7 @@ def _group_panels(
             col_labels=col_labels,
         )
         grey_unstable(a, units_table(adata, key), cols)
+        grey_seed_sets(a, set_runs(adata, key), rows)
         a.set_title(f"{g} (n={int(np.asarray(e['group_n'])[names.index(g)])})", fontsize=9)
         if k % nc:
             a.set_yticklabels([])

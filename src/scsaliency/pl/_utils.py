@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from .._labels import clean_name
-from .._results import shown_sets
+from .._results import SEED_DEPENDENT, shown_sets
 
-__all__ = ["clean_name", "finish", "grey_unstable", "unit_labels"]
+__all__ = ["clean_name", "finish", "grey_seed_sets", "grey_unstable", "unit_labels"]
 
 
 def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
@@ -42,6 +42,19 @@ def grey_unstable(ax, table, units, axis: str = "x") -> None:
     ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
     for tick, u in zip(ticks, units, strict=False):
         if table.loc[str(u), "status"] == "unstable":
+            tick.set_color("0.6")
+
+
+def grey_seed_sets(ax, runs, rows) -> None:
+    """Grey the row labels of gene sets that some unit carries in at most half of the runs.
+
+    ``runs`` is :func:`scsaliency._results.set_runs` (``None``: nothing to grey); sets that the
+    runs were not labelled with stay as they are.
+    """
+    if runs is None:
+        return
+    for tick, name in zip(ax.get_yticklabels(), rows, strict=False):
+        if name in runs.index and runs[name] <= SEED_DEPENDENT:
             tick.set_color("0.6")
 
 
