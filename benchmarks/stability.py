@@ -17,7 +17,10 @@ Methods:
 - NMF(64): scikit-learn on log-normalised counts, random initialisation, programs only;
 - cNMF(64): the `cnmf` package (Kotliar et al. 2019) with CNMF_ITER NMF runs per answer, its
   consensus spectra, programs only (skipped with a message when not installed);
-- DRVI: not wired in (its programs are not additive); says so when installed.
+- DRVI (drvi-py, when installed; DRVI_LATENT latents, DRVI_EPOCHS epochs, programs only): its
+  latents are not additive, so a program is what DRVI itself reports for a latent direction, its
+  out-of-distribution combined effect score per gene (model.calculate_interpretability_scores),
+  for each direction (positive, negative) that did not vanish.
 A second table: per gene set, the share of one consensus answer's 6 runs in which some unit
 carries it (tl.stability's "sets", shown by get.geneset_stability), against whether the other
 answer's consensus programs carry it (both directions): how far a set's run share predicts
@@ -26,6 +29,7 @@ Data: PBMC 3k (2,638 labelled cells; Hallmark + 7 marker sets), Paul15 (2,730 ce
 Hallmark), Kang 2018 (1,556 cells; Hallmark), and the two synthetic configurations of
 benchmarks/modules.py (planted programs and decoys as gene sets).
 Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/stability.py [--quick: PBMC 3k only]
+[--peers-only: only NMF, cNMF and DRVI, e.g. in the peers' environment]
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from scsaliency._stored import StoredModel
 
 warnings.filterwarnings("ignore")
 QUICK = "--quick" in sys.argv
+PEERS_ONLY = "--peers-only" in sys.argv
+DRVI_LATENT, DRVI_EPOCHS = 32, 200  # as benchmarks/batch.py (its tutorials train 400 epochs)
 CNMF_ITER = 10  # cNMF's NMF runs per answer (its tutorial uses 100; 10 keeps this benchmark short)
 MIN_RUNS = 4 / 6  # consensus programs: clusters holding programs of at least 4 of the 6 runs
 
@@ -144,6 +150,33 @@ def cnmf(adata, seed, n_iter=CNMF_ITER):
     return unit_rows(h), time.perf_counter() - t
 
 
+def drvi(adata, seed):
+    """DRVI's programs: per latent direction that did not vanish, its effect score per gene."""
+    import logging
+
+    import anndata as ad
+    import scvi
+    from drvi.model import DRVI
+
+    for name in ("scvi", "drvi", "lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    t = time.perf_counter()
+    scvi.settings.seed = seed
+    a = adata.copy()
+    a.X = a.X.astype(np.float32)
+    DRVI.setup_anndata(a, is_count_data=True)
+    model = DRVI(a, n_latent=DRVI_LATENT)
+    model.train(max_epochs=DRVI_EPOCHS, accelerator="cpu", enable_progress_bar=False)
+    embed = ad.AnnData(model.get_latent_representation())
+    model.set_latent_dimension_stats(embed)
+    model.calculate_interpretability_scores(embed)  # OOD scores in embed.varm
+    rows = [
+        np.asarray(embed.varm[f"OOD_combined_{d}"])[~embed.var[f"vanished_{d}_direction"]]
+        for d in ("positive", "negative")
+    ]
+    return unit_rows(np.nan_to_num(np.concatenate(rows))), time.perf_counter() - t
+
+
 def compare(pa, la, pb, lb):
     n = min(len(pa), len(pb))
     if len(pa) > len(pb):
@@ -196,29 +229,8 @@ def main():
     print("| data | method | cos med / >0.8 | kept | Jaccard | sets | markers | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, adata, sets in datasets():
-        a, pa, la, ta = single(adata, sets, 0)
-        b, pb, lb, tb = single(adata, sets, 1)
-        markers = "-"
-        if name == "PBMC 3k":
-            owned = [set(la.values()), set(lb.values())]
-            for seed in (2, 3, 4):
-                owned.append(set(single(adata, sets, seed)[2].values()))
-            names = list(ss.datasets.pbmc_markers())
-            markers = f"{min(sum(m in o for m in names) for o in owned)}/7"
-        row(name, "single run (default)", compare(pa, la, pb, lb), (ta + tb) / 2, markers)
-        ca, cla, sa_ = consensus(a, sets, 0, ta)
-        cb, clb, sb_ = consensus(b, sets, 1, tb)
-        per_set += set_rows(name, a, b, cla, clb)
-        if name == "PBMC 3k":  # the fewer of the two consensus answers' marker sets
-            names = list(ss.datasets.pbmc_markers())
-            markers = f"{min(sum(m in set(c.values()) for m in names) for c in (cla, clb))}/7"
-        row(
-            name,
-            "consensus of 6 runs (tl.stability)",
-            compare(ca, cla, cb, clb),
-            (sa_ + sb_) / 2,
-            markers,
-        )
+        if not PEERS_ONLY:
+            per_set += ours(name, adata, sets)
         na, ta = nmf(adata, 0)
         nb, tb = nmf(adata, 1)
         row(name, "NMF(64)", compare(na, {}, nb, {}), (ta + tb) / 2)
@@ -226,14 +238,37 @@ def main():
             ca, ta = cnmf(adata, 0)
             cb, tb = cnmf(adata, 1)
             row(name, f"cNMF(64), {CNMF_ITER} runs", compare(ca, {}, cb, {}), (ta + tb) / 2)
-    print_set_rows(per_set)
+        if HAVE["drvi"]:
+            da, ta = drvi(adata, 0)
+            db, tb = drvi(adata, 1)
+            method = f"DRVI({DRVI_LATENT}), {DRVI_EPOCHS} epochs"
+            row(name, method, compare(da, {}, db, {}), (ta + tb) / 2)
+    if per_set:
+        print_set_rows(per_set)
     for peer, module in (("cNMF", "cnmf"), ("DRVI", "drvi")):
         if not HAVE[module]:
             print(f"# {peer} ({module}) not installed: skipped")
-    if HAVE["drvi"]:
-        print(
-            "# DRVI is installed but not wired into this benchmark (its programs are not additive)"
-        )
+
+
+def ours(name, adata, sets) -> list[tuple[str, int, bool]]:
+    """The single-run and consensus rows of one data set; returns its per-set rows."""
+    a, pa, la, ta = single(adata, sets, 0)
+    b, pb, lb, tb = single(adata, sets, 1)
+    markers = "-"
+    names = list(ss.datasets.pbmc_markers())
+    if name == "PBMC 3k":
+        owned = [set(la.values()), set(lb.values())]
+        for seed in (2, 3, 4):
+            owned.append(set(single(adata, sets, seed)[2].values()))
+        markers = f"{min(sum(m in o for m in names) for o in owned)}/7"
+    row(name, "single run (default)", compare(pa, la, pb, lb), (ta + tb) / 2, markers)
+    ca, cla, sa_ = consensus(a, sets, 0, ta)
+    cb, clb, sb_ = consensus(b, sets, 1, tb)
+    if name == "PBMC 3k":  # the fewer of the two consensus answers' marker sets
+        markers = f"{min(sum(m in set(c.values()) for m in names) for c in (cla, clb))}/7"
+    method = "consensus of 6 runs (tl.stability)"
+    row(name, method, compare(ca, cla, cb, clb), (sa_ + sb_) / 2, markers)
+    return set_rows(name, a, b, cla, clb)
 
 
 if __name__ == "__main__":
