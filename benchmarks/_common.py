@@ -11,6 +11,14 @@ import scsaliency as ss
 from scsaliency.genesets import read_gmt
 
 
+def quiet(*loggers: str) -> None:
+    """Only warnings from these loggers (the peers log every step at INFO)."""
+    import logging
+
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def pbmc_hallmark(extra_genes=()):
     """The 2,638 labelled PBMC 3k cells and the Hallmark-union genes detected in >= 3 cells."""
     adata = ss.datasets.pbmc3k()

@@ -48,7 +48,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
-from _common import kmeans_nmi
+from _common import kmeans_nmi, quiet
 from modules import correlations
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
@@ -137,14 +137,6 @@ def harmony(adata, batch_key, seed):
     z = np.asarray(out.Z_corr)
     z = z.T if z.shape[0] != b.n_obs else z
     return b.obsm["X_pca"], z, time.perf_counter() - t
-
-
-def quiet(*loggers: str) -> None:
-    """Only warnings from these loggers (the peers log every step at INFO)."""
-    import logging
-
-    for name in loggers:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def fit_peer(cls, adata, setup: dict, model: dict, epochs: int):

@@ -39,7 +39,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import pbmc_hallmark
+from _common import pbmc_hallmark, quiet
 from modules import COMMON, CONFIGS, lognorm
 
 import scsaliency as ss
@@ -152,14 +152,11 @@ def cnmf(adata, seed, n_iter=CNMF_ITER):
 
 def drvi(adata, seed):
     """DRVI's programs: per latent direction that did not vanish, its effect score per gene."""
-    import logging
-
     import anndata as ad
     import scvi
     from drvi.model import DRVI
 
-    for name in ("scvi", "drvi", "lightning", "lightning.pytorch"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet("scvi", "drvi", "lightning", "lightning.pytorch")
     t = time.perf_counter()
     scvi.settings.seed = seed
     a = adata.copy()

@@ -338,11 +338,12 @@ def _tables(adata: AnnData, groupby: str | None, out: Path) -> tuple[list[str], 
     import pandas as pd
 
     from . import get
+    from ._results import set_runs
 
     get.impact(adata).to_csv(out / "impact.csv", index=False)
     get.units(adata).to_csv(out / "units.csv", index=False)
     tables = ["impact.csv", "units.csv"]
-    if "sets" in adata.uns["ortho_ae"].get("stability", {}):
+    if set_runs(adata) is not None:
         get.geneset_stability(adata).to_csv(out / "geneset_stability.csv", index=False)
         tables.append("geneset_stability.csv")
     diffs = []

@@ -198,6 +198,7 @@ def _group_panels(
     units = list(e["impact"].columns)
     ri = [sets.index(r) for r in rows]
     ci = [units.index(c) for c in cols]
+    table_units, runs = units_table(adata, key), set_runs(adata, key)
     for k, (g, a) in enumerate(zip(chosen, axes.flat, strict=False)):
         mean = np.asarray(e["group_mean"])[names.index(g)]
         scaled = minmax(mean)
@@ -217,8 +218,8 @@ def _group_panels(
             strip_prefix=strip_prefix,
             col_labels=col_labels,
         )
-        grey_unstable(a, units_table(adata, key), cols)
-        grey_seed_sets(a, set_runs(adata, key), rows)
+        grey_unstable(a, table_units, cols)
+        grey_seed_sets(a, runs, rows)
         a.set_title(f"{g} (n={int(np.asarray(e['group_n'])[names.index(g)])})", fontsize=9)
         if k % nc:
             a.set_yticklabels([])
