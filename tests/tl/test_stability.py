@@ -155,6 +155,7 @@ def test_plots_grey_gene_sets_carried_in_half_of_the_runs_or_fewer(stable):
     ):
         colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
         assert colours[planted] == "0.6"
+        assert "unstable units, and sets that some unit carries in at most half" in ax.get_title()
     plt.close("all")
 
 

@@ -12,7 +12,7 @@ from .._docs import doc_params
 from .._results import impact_entry, set_runs, units_table
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout
-from ._utils import finish, grey_seed_sets, grey_unstable, unit_labels
+from ._utils import GREYED, finish, grey_seed_sets, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -109,7 +109,8 @@ def impact_diff(
         col_labels=labels,
     )
     grey_unstable(ax, table_units, cols)
-    grey_seed_sets(ax, set_runs(adata, key), rows)
+    runs = set_runs(adata, key)
+    grey_seed_sets(ax, runs, rows)
     fig.colorbar(
         im,
         ax=ax,
@@ -117,7 +118,10 @@ def impact_diff(
         shrink=min(1, 6 / height),
         pad=0.01,
     )
-    ax.set_title(_title(d.attrs, alpha=alpha, min_diff=min_diff), fontsize=9)
+    title = _title(d.attrs, alpha=alpha, min_diff=min_diff)
+    # grey cells are low impact here; the labels' grey needs its own words
+    title += f"\ngrey labels: {GREYED}" if runs is not None else ""
+    ax.set_title(title, fontsize=9)
     return finish(
         fig, ax, show=show, save=save, return_fig=return_fig, default_name=f"impact_diff_{group1}"
     )

@@ -16,7 +16,7 @@ from .._results import impact_entry, set_runs, units_table
 from .._stats import minmax
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout, shown_values
-from ._utils import clean_name, finish, grey_seed_sets, grey_unstable, unit_labels
+from ._utils import GREYED, clean_name, finish, grey_seed_sets, grey_unstable, unit_labels
 
 
 @doc_params("show_save")
@@ -123,11 +123,7 @@ def impact_heatmap(
         runs = set_runs(adata, key)
         grey_seed_sets(ax, runs, rows)
         if runs is not None:
-            ax.set_title(
-                ax.get_title() + "\ngrey: unstable units, and sets that some unit carries in at "
-                "most half of the repeated runs (tl.stability)",
-                fontsize=9,
-            )
+            ax.set_title(f"{ax.get_title()}\ngrey: {GREYED}", fontsize=9)
         return finish(
             fig, ax, show=show, save=save, return_fig=return_fig, default_name="impact_heatmap"
         )

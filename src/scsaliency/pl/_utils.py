@@ -10,7 +10,13 @@ from matplotlib.figure import Figure
 from .._labels import clean_name
 from .._results import SEED_DEPENDENT, shown_sets
 
-__all__ = ["clean_name", "finish", "grey_seed_sets", "grey_unstable", "unit_labels"]
+__all__ = ["GREYED", "clean_name", "finish", "grey_seed_sets", "grey_unstable", "unit_labels"]
+
+#: What greyed tick labels mean once ``tl.stability`` ran (for the plots' titles).
+GREYED = (
+    "unstable units, and sets that some unit carries in at most half of the repeated runs "
+    "(tl.stability)"
+)
 
 
 def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
