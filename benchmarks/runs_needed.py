@@ -54,47 +54,50 @@ SHARES = {"> 1/2": lambda r: r // 2 + 1, ">= 2/3": lambda r: int(np.ceil(2 * r /
 N_SPLITS = 8  # random disjoint pairs of answers of 6 runs
 
 
+def carry_counts(carried: list[set[str]]) -> dict[str, int]:
+    """Per gene set ever carried (sorted): in how many of these runs some unit carries it."""
+    return {s: sum(s in c for c in carried) for s in sorted(set().union(*carried))}
+
+
 def carry_rates(carried: list[set[str]]) -> dict[str, float]:
     """Per gene set ever carried: the share of runs in which some unit carries it."""
-    names = sorted(set().union(*carried))
-    return {s: sum(s in c for c in carried) / len(carried) for s in names}
+    return {s: c / len(carried) for s, c in carry_counts(carried).items()}
 
 
 def voted(carried: list[set[str]], k: int) -> set[str]:
     """The sets carried in at least ``k`` of these runs."""
-    rates = carry_rates(carried)
-    return {s for s, r in rates.items() if r * len(carried) >= k - 1e-9}
+    return {s for s, c in carry_counts(carried).items() if c >= k}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else np.nan
 
 
-def measured(carried: list[set[str]], n: int, k: int, seed: int = 0) -> tuple[float, float]:
-    """Mean Jaccard (and sets per answer) of two disjoint answers of ``n`` runs each."""
+def halves(carried: list[set[str]], n: int, seed: int = 0):
+    """:data:`N_SPLITS` random pairs of disjoint answers of ``n`` runs each."""
     rng = np.random.default_rng(seed)
-    jac, sets = [], []
     for _ in range(N_SPLITS):
         p = rng.permutation(len(carried))
-        a = voted([carried[i] for i in p[:n]], k)
-        b = voted([carried[i] for i in p[n : 2 * n]], k)
+        yield [carried[i] for i in p[:n]], [carried[i] for i in p[n : 2 * n]]
+
+
+def measured(carried: list[set[str]], n: int, k: int) -> tuple[float, float]:
+    """Mean Jaccard (and sets per answer) of two disjoint answers of ``n`` runs each."""
+    jac, sets = [], []
+    for one, other in halves(carried, n):
+        a, b = voted(one, k), voted(other, k)
         jac.append(jaccard(a, b))
         sets.append((len(a) + len(b)) / 2)
     return float(np.mean(jac)), float(np.mean(sets))
 
 
-def share_agreement(carried: list[set[str]], n: int, seed: int = 0) -> tuple[float, float]:
+def share_agreement(carried: list[set[str]], n: int) -> tuple[float, float]:
     """Each set's share of runs in two disjoint answers of ``n`` runs: their Pearson correlation
     over the sets ever carried, and the share of sets whose shares differ by 1/2 or more."""
     names = sorted(set().union(*carried))
-    rng = np.random.default_rng(seed)
     r, far = [], []
-    for _ in range(N_SPLITS):
-        p = rng.permutation(len(carried))
-        a, b = (
-            np.array([sum(s in carried[i] for i in half) / n for s in names])
-            for half in (p[:n], p[n : 2 * n])
-        )
+    for one, other in halves(carried, n):
+        a, b = (np.array([carry_rates(h).get(s, 0.0) for s in names]) for h in (one, other))
         r.append(np.corrcoef(a, b)[0, 1])
         far.append(np.mean(np.abs(a - b) >= 0.5))
     return float(np.mean(r)), float(np.mean(far))
