@@ -54,6 +54,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scsaliency as ss
+from scsaliency._stats import eta_squared
 
 warnings.filterwarnings("ignore")
 K = 15
@@ -75,12 +76,8 @@ def bio_nmi(rep, bio) -> float:
 
 
 def unit_batch_share(rep, batch) -> np.ndarray:
-    codes = pd.Categorical(batch).codes
-    total = rep.var(0) * len(rep)
-    between = sum(
-        (codes == c).sum() * (rep[codes == c].mean(0) - rep.mean(0)) ** 2 for c in np.unique(codes)
-    )
-    return np.where(total > 0, between / np.maximum(total, 1e-12), 0.0)
+    """Per unit (column of ``rep``), eta squared between batches, as ``get.batch_share``."""
+    return eta_squared(rep, pd.Categorical(batch).codes)
 
 
 def scib_lisi(rep, batch, bio) -> str:

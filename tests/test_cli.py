@@ -206,6 +206,21 @@ def test_cli_sample_key(tmp_path):
     assert "Tests across the samples of obs[&#x27;sample&#x27;]" in report
 
 
+def test_cli_batch_key_aligns_the_umap(tmp_path):
+    """A model with batches: the UMAP of the representation is built on it aligned."""
+    from scsaliency.cli import main
+
+    data, gmt = _write_cli_input(tmp_path)
+    out = tmp_path / "o"
+    rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--batch-key", "sample",
+               "--out", str(out), "--n-latent", "4", "--max-epochs", "5", "--stability", "0",
+               "--quiet"])  # fmt: skip
+    assert rc == 0
+    result = ad.read_h5ad(out / "adata.h5ad")
+    assert list(result.uns["ortho_ae"]["params"]["batch_key"]) == ["sample"]
+    assert result.obsm["X_ortho_ae_aligned"].shape == result.obsm["X_ortho_ae"].shape
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -70,6 +70,14 @@ def categories(adata: AnnData, keys: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+def more_than_one(cats: Mapping[str, Sequence[str]]) -> bool:
+    """Whether some key of ``cats`` (from :func:`categories`) holds at least two batches.
+
+    With one batch per key there is nothing to align across (``tl.align``, the command line).
+    """
+    return any(len(c) >= 2 for c in cats.values())
+
+
 def onehot(
     adata: AnnData, cats: Mapping[str, Sequence[str]]
 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:

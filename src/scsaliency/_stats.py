@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Union
+
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:
+    import torch
+
+#: numpy for the CPU path, torch where the null sets are averaged on an accelerator.
+ArrayOrTensor = Union[np.ndarray, "torch.Tensor"]
 
 
 def minmax(a: np.ndarray) -> np.ndarray:
     """Min-max scale a whole table to [0, 1]; all zeros when it is constant."""
     lo, hi = a.min(), a.max()
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def eta_squared(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per column of ``values`` (cells x columns), the share of its variance between groups.
+
+    ``codes``: each cell's group (integers). 0 where a column is constant.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    centred = values - values.mean(0)
+    total = (centred**2).sum(0)
+    between = np.zeros(values.shape[1])
+    for c in np.unique(codes):
+        cells = codes == c
+        between += cells.sum() * centred[cells].mean(0) ** 2
+    return np.where(total > 0, between / np.where(total > 0, total, 1.0), 0.0)
 
 
 def bh_adjust(p: np.ndarray) -> np.ndarray:
@@ -32,15 +55,18 @@ def expression_bins(mean: np.ndarray, n_bins: int = 25) -> np.ndarray:
     return (ranks * n_bins // len(mean)).astype(np.int64)
 
 
-def trimmed_mean(values: np.ndarray) -> np.ndarray:
+def trimmed_mean(values: ArrayOrTensor, total: ArrayOrTensor | None = None) -> ArrayOrTensor:
     """Mean over the members axis (``-2``) without each column's largest member.
 
-    With a single member, its value.
+    With a single member, its value. ``values`` is a numpy array or a torch tensor (the
+    result is of the same kind); ``total``: its sum over that axis, when already computed.
     """
     n = values.shape[-2]
+    total = values.sum(-2) if total is None else total
     if n < 2:
-        return values.mean(axis=-2)
-    return (values.sum(axis=-2) - values.max(axis=-2)) / (n - 1)
+        return total
+    largest = values.amax(-2) if hasattr(values, "amax") else values.max(axis=-2)
+    return (total - largest) / (n - 1)
 
 
 def null_impacts(
@@ -75,9 +101,8 @@ def null_impacts(
     rows = torch.as_tensor(order[draws], device=on_device.device)
     values = on_device[rows]  # n_null x members x units
     total = values.sum(dim=1)
-    n = len(members)
-    trimmed = (total - values.amax(dim=1)) / (n - 1) if n >= 2 else total
-    return (total / n).cpu().numpy(), trimmed.cpu().numpy()
+    trimmed = trimmed_mean(values, total)
+    return (total / len(members)).cpu().numpy(), trimmed.cpu().numpy()
 
 
 def empirical(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, ...]:

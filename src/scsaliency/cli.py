@@ -97,8 +97,8 @@ def _aligned_rep(adata: AnnData, seed: int, progress: bool) -> str | None:
     """``tl.align`` when the model has batches and the data more than one: its obsm key."""
     from . import _batches, tl
 
-    cats = _batches.stored_categories(adata.uns["ortho_ae"])
-    if not any(adata.obs[key].nunique() > 1 for key in cats):
+    keys = list(_batches.stored_categories(adata.uns["ortho_ae"]))
+    if not _batches.more_than_one(_batches.categories(adata, keys)):
         return None
     tl.align(adata, random_state=seed, progress=progress)
     return "X_ortho_ae_aligned"

@@ -12,16 +12,6 @@ from ..conftest import assert_only_new_batch_rows_moved
 FAST = dict(n_latent=8, n_hidden=32, max_epochs=40, progress=False)
 
 
-def batch_share(rep: np.ndarray, batches) -> np.ndarray:
-    """Per unit, the share of its variance between batches (eta squared)."""
-    codes = pd.Categorical(batches).codes
-    total = rep.var(0) * len(rep)
-    between = sum(
-        (codes == c).sum() * (rep[codes == c].mean(0) - rep.mean(0)) ** 2 for c in np.unique(codes)
-    )
-    return np.where(total > 0, between / np.maximum(total, 1e-12), 0.0)
-
-
 @pytest.fixture(scope="module")
 def batched():
     """Three batches with strong per-gene capture factors and depths; programs shared."""
@@ -48,9 +38,8 @@ def pair(batched):
 
 def test_batch_key_takes_batch_out_of_the_units(pair):
     plain, aware = pair
-    labels = plain.obs["sample"]
-    without = batch_share(plain.obsm["X_ortho_ae"], labels)
-    with_key = batch_share(aware.obsm["X_ortho_ae"], labels)
+    without = ss.get.batch_share(plain, "sample")["share"].to_numpy()
+    with_key = ss.get.batch_share(aware, "sample")["share"].to_numpy()
     assert with_key.max() < without.max()
     assert np.median(with_key) < np.median(without)
     e = aware.uns["ortho_ae"]
@@ -203,3 +192,23 @@ def test_stability_runs_see_the_models_batches(pair, monkeypatch):
     ss.tl.stability(a, n_runs=2, max_epochs=5, progress=False)
     assert seen == [(["sample"], ["s0", "s1", "s2"])] * 2
     assert a.uns["ortho_ae"]["stability"]["units"]["stability"].between(0, 1).all()
+
+
+def test_batch_share_is_the_variance_between_batches():
+    """Eta squared per unit: 1 for a unit that only tells batches apart, 0 for one they share."""
+    a = ad.AnnData(np.zeros((8, 2), dtype=np.float32))
+    a.obs["donor"] = pd.Categorical(list("aaaabbbb"))
+    a.obs["run"] = pd.Categorical(list("xyxyxyxy"))
+    # unit 0 follows the donor, unit 1 the run (balanced within each donor)
+    a.obsm["X_ortho_ae"] = np.stack(
+        [np.where(a.obs["donor"] == "a", 1.0, 3.0), np.where(a.obs["run"] == "x", 0.0, 2.0)], 1
+    )
+    table = ss.get.batch_share(a, ["donor", "run"])
+    assert list(table.columns) == ["batch_key", "unit", "share"]
+    share = table.set_index(["batch_key", "unit"])["share"]
+    assert share["donor", "0"] == pytest.approx(1.0) and share["run", "1"] == pytest.approx(1.0)
+    assert share["donor", "1"] == pytest.approx(0.0) and share["run", "0"] == pytest.approx(0.0)
+    with pytest.raises(KeyError, match="not a column"):
+        ss.get.batch_share(a, "sample")
+    with pytest.raises(KeyError, match="tl.ortho_ae"):
+        ss.get.batch_share(a, "donor", key="other")

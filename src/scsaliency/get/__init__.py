@@ -1,6 +1,6 @@
 """Getters: rebuild stored models and return stored results as tidy DataFrames."""
 
-from ._batch import batch_effects
+from ._batch import batch_effects, batch_share
 from ._impact_diff import impact_diff
 from ._maps import saliency
 from ._model import model
@@ -12,6 +12,7 @@ __all__ = [
     "model",
     "programs",
     "batch_effects",
+    "batch_share",
     "saliency",
     "impact",
     "impact_diff",

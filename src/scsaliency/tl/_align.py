@@ -100,7 +100,7 @@ def align(
             "obs column(s) of the batches to align, e.g. tl.align(adata, batch_key='donor')."
         )
     cats = _batches.categories(adata, keys)
-    if all(len(c) < 2 for c in cats.values()):
+    if not _batches.more_than_one(cats):
         raise ValueError(
             f"obs column(s) {keys} hold a single batch: there is nothing to align across."
         )
