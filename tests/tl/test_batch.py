@@ -210,5 +210,7 @@ def test_batch_share_is_the_variance_between_batches():
     assert share["donor", "1"] == pytest.approx(0.0) and share["run", "0"] == pytest.approx(0.0)
     with pytest.raises(KeyError, match="not a column"):
         ss.get.batch_share(a, "sample")
+    a.obs.loc[a.obs_names[[0, 4]], "donor"] = np.nan  # cells without a donor are left out
+    assert ss.get.batch_share(a, "donor")["share"].iloc[0] == pytest.approx(1.0)
     with pytest.raises(KeyError, match="tl.ortho_ae"):
         ss.get.batch_share(a, "donor", key="other")

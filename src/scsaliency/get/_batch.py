@@ -82,7 +82,7 @@ def batch_share(
         AnnData with the representation ``obsm["X_" + key]`` (:func:`scsaliency.tl.ortho_ae`).
     batch_key
         The obs column(s) of the batches; any categorical column works, also ones the model
-        was not trained with (a donor, a condition).
+        was not trained with (a donor, a condition). Cells without a value are left out.
     key
         The model's ``key_added``.
 
@@ -104,10 +104,10 @@ def batch_share(
     units = [str(u) for u in range(rep.shape[1])]
     frames = []
     for name in keys:
-        codes = pd.Categorical(_batches.labels(adata, name)).codes
-        frames.append(
-            pd.DataFrame(
-                {"batch_key": name, "unit": units, "share": _stats.eta_squared(rep, codes)}
-            )
-        )
+        if name not in adata.obs.columns:
+            _batches.labels(adata, name)  # the error that names the columns
+        labelled = adata.obs[name].notna().to_numpy()
+        codes = pd.Categorical(_batches.labels(adata[labelled], name)).codes
+        share = _stats.eta_squared(rep[labelled], codes)
+        frames.append(pd.DataFrame({"batch_key": name, "unit": units, "share": share}))
     return pd.concat(frames, ignore_index=True)
