@@ -195,3 +195,5 @@ sets_table = ss.get.geneset_stability(adata)
 every = sets_table[sets_table["runs"] == 1]
 print(f"{len(every)} sets carried in every run: " + ", ".join(every.gene_set))
 print(sets_table[(sets_table["runs"] > 0) & (sets_table["runs"] < 1)].to_string(index=False))
+ss.pl.geneset_stability(adata, show=False)
+plt.show()

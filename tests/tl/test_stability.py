@@ -95,6 +95,8 @@ def test_set_table_from_runs():
 
 
 def test_geneset_stability_needs_labelled_runs(trained):
+    with pytest.raises(KeyError, match="tl.stability"):
+        ss.pl.geneset_stability(trained, show=False)
     with pytest.raises(KeyError, match="No stability"):
         ss.get.geneset_stability(trained)
     a = trained.copy()
@@ -157,6 +159,26 @@ def test_plots_grey_gene_sets_carried_in_half_of_the_runs_or_fewer(stable):
         assert colours[planted] == "0.6"
         assert "unstable units, and sets that some unit carries in at most half" in ax.get_title()
     plt.close("all")
+
+
+def test_geneset_stability_plot_shows_each_carried_set_once(stable, tmp_path):
+    """One bar per set that some run carries, at its share of runs; seed-bound names grey."""
+    table = ss.get.geneset_stability(stable)
+    carried = table[table["runs"] > 0]
+    ax = ss.pl.geneset_stability(stable, strip_prefix=False, show=False, save=tmp_path / "sets.png")
+    assert (tmp_path / "sets.png").stat().st_size > 0
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names == list(carried["gene_set"])  # most often carried first
+    widths = [bar.get_width() for bar in ax.patches[: len(names)]]
+    np.testing.assert_allclose(widths, carried["runs"])
+    grey = [t.get_color() == "0.6" for t in ax.get_yticklabels()]
+    assert grey == list(carried["runs"] <= 0.5)
+    assert "3 runs" in ax.get_title()
+    top = ss.pl.geneset_stability(stable, n_top=2, show=False)
+    assert len(top.get_yticklabels()) == 2
+    plt.close("all")
+    with pytest.raises(ValueError, match="n_top"):
+        ss.pl.geneset_stability(stable, n_top=0, show=False)
 
 
 def test_stability_bad_input(trained, counts):

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from anndata import AnnData
+from matplotlib.patches import Patch
+
+from .._docs import doc_params
+from .._results import SEED_DEPENDENT
+from ..get import geneset_stability as stability_table
+from ._utils import clean_name, finish
+
+
+@doc_params("show_save")
+def geneset_stability(
+    adata: AnnData,
+    key: str = "ortho_ae",
+    *,
+    n_top: int | None = 30,
+    strip_prefix: bool = True,
+    ax: plt.Axes | None = None,
+    figsize: tuple[float, float] | None = None,
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+    return_fig: bool = False,
+):
+    """In how many repeated runs some unit carries each gene set: the seed-independent findings.
+
+    One bar per gene set that some run carries, the share of :func:`scsaliency.tl.stability`'s
+    runs (the model included) in which some unit carries it, most often carried first. A set
+    near 1 does not depend on the seed, whichever unit carries it; a set at or left of the
+    dashed line (half of the runs) was carried by chance of the seed, and the other plots grey
+    its name. Dark bars: sets that a consensus program carries (:func:`scsaliency.get.units`'
+    ``consensus_set``); a dot: the model's own units carry the set. Read from
+    :func:`scsaliency.get.geneset_stability`.
+
+    Parameters
+    ----------
+    adata
+        AnnData holding a model in ``uns[key]`` on which :func:`scsaliency.tl.stability` ran
+        with ``gene_sets``.
+    key
+        The model's ``key_added``.
+    n_top
+        Show the ``n_top`` most often carried sets; ``None`` shows every set some run carries.
+        Lower it for a compact figure, raise it to see the rarely carried sets.
+    strip_prefix
+        Drop ``HALLMARK_``/``DMAP_``/``MARKERS_`` and underscores from the set names.
+    ax
+        Axes to draw into; a new figure when ``None``.
+    figsize
+        Size of a new figure; ``None`` grows with the number of sets.
+    {show_save}
+
+    Returns
+    -------
+    The axes (or the figure with ``return_fig=True``; ``None`` when shown).
+    """
+    if n_top is not None and (int(n_top) != n_top or n_top < 1):
+        raise ValueError(f"n_top must be a positive integer or None, got {n_top!r}.")
+    table = stability_table(adata, key)
+    table = table[table["runs"] > 0]
+    if n_top is not None:
+        table = table.head(int(n_top))
+    if table.empty:
+        raise ValueError(
+            f"No gene set is carried in any run of adata.uns[{key!r}]['stability']: nothing "
+            "to plot (see scsaliency.get.geneset_stability)."
+        )
+    n = len(table)
+    if ax is None:
+        size = figsize or (5.5, 1.0 + 0.22 * n)
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
+    else:
+        fig = ax.figure
+    y = np.arange(n)
+    consensus = table["consensus_programs"].to_numpy() > 0
+    colours = np.where(consensus, "C0", "#a6c8e6")
+    ax.barh(y, table["runs"], color=colours, height=0.7)
+    own = table["in_model"].to_numpy(dtype=bool)
+    ax.plot(table["runs"].to_numpy()[own], y[own], "o", color="k", markersize=3)
+    ax.axvline(SEED_DEPENDENT, color="0.4", linestyle="--", linewidth=0.8)
+    names = [clean_name(s, strip_prefix) for s in table["gene_set"]]
+    ax.set_yticks(y, names, fontsize=7)
+    for tick, share in zip(ax.get_yticklabels(), table["runs"], strict=True):
+        if share <= SEED_DEPENDENT:
+            tick.set_color("0.6")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("share of runs in which some unit carries the set")
+    total = int(adata.uns[key]["stability"]["params"]["n_runs"]) + 1  # the model's run too
+    ax.set_title(f"Gene sets carried across {total} runs (tl.stability)", fontsize=9)
+    ax.legend(
+        handles=[
+            Patch(color="C0", label="a consensus program carries it"),
+            Patch(color="#a6c8e6", label="no consensus program"),
+            plt.Line2D(
+                [],
+                [],
+                marker="o",
+                color="k",
+                linestyle="",
+                markersize=3,
+                label="the model carries it",
+            ),
+        ],
+        loc="lower right",
+        fontsize=6,
+    )
+    return finish(
+        fig, ax, show=show, save=save, return_fig=return_fig, default_name="geneset_stability"
+    )
