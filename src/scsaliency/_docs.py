@@ -24,6 +24,11 @@ TEXTS = {
     "model_key": """model_key
     ``key_added`` of the model (from :func:`scsaliency.tl.ortho_ae` or
     :func:`scsaliency.tl.transfer`).""",
+    "stability_model": """adata
+    AnnData holding a model in ``uns[key]`` on which :func:`scsaliency.tl.stability` ran
+    with ``gene_sets``.
+key
+    The model's ``key_added``.""",
     "show_save": """show, save, return_fig
     As in scanpy: ``show`` the figure (``None``: when ``sc.settings.autoshow`` and an
     interactive backend); ``save`` it to a path (``True``: ``sc.settings.figdir`` with the

@@ -179,6 +179,8 @@ def test_geneset_stability_plot_shows_each_carried_set_once(stable, tmp_path):
     plt.close("all")
     with pytest.raises(ValueError, match="n_top"):
         ss.pl.geneset_stability(stable, n_top=0, show=False)
+    with pytest.raises(TypeError, match="n_top must be an integer"):
+        ss.pl.geneset_stability(stable, n_top=2.5, show=False)
 
 
 def test_stability_bad_input(trained, counts):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _batches, _stats
+from .. import _batches, _stats, _validate
 from .._stored import StoredModel
 
 
@@ -33,8 +33,7 @@ def batch_effects(
     ``batch``, ``gene``, ``log2_fold_change`` (the batch's rate over the average batch's, log2)
     and ``rank`` (1 for the batch's largest absolute change).
     """
-    if n_top is not None and (int(n_top) != n_top or n_top < 1):
-        raise ValueError(f"n_top must be a positive integer or None, got {n_top!r}.")
+    _validate.check_integers(1, n_top=n_top)
     model = StoredModel.load(adata, key)
     cats = model.batch_categories
     if not cats:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .. import _validate
 from .._stored import StoredModel, program_counts
 
 
@@ -33,8 +34,7 @@ def programs(adata: AnnData, key: str = "ortho_ae", *, n_top: int | None = None)
     fold changes are stored by ``tl.ortho_ae`` as ``adata.varm[key + "_programs"]`` (genes x
     units, NaN for genes the model does not use).
     """
-    if n_top is not None and (int(n_top) != n_top or n_top < 1):
-        raise ValueError(f"n_top must be a positive integer or None, got {n_top!r}.")
+    _validate.check_integers(1, n_top=n_top)
     model = StoredModel.load(adata, key)
     fold = model.programs()
     if fold is None:

@@ -5,7 +5,10 @@ from collections.abc import Mapping
 import pandas as pd
 from anndata import AnnData
 
+from .._docs import doc_params
 
+
+@doc_params("stability_model")
 def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     """Per gene set, in how many repeated runs some unit carries it.
 
@@ -19,11 +22,7 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
 
     Parameters
     ----------
-    adata
-        AnnData holding a model in ``uns[key]`` on which :func:`scsaliency.tl.stability` ran
-        with ``gene_sets``.
-    key
-        The model's ``key_added``.
+    {stability_model}
 
     Returns
     -------

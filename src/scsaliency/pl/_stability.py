@@ -7,13 +7,14 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.patches import Patch
 
+from .. import _validate
 from .._docs import doc_params
 from .._results import SEED_DEPENDENT
 from ..get import geneset_stability as stability_table
 from ._utils import clean_name, finish
 
 
-@doc_params("show_save")
+@doc_params("stability_model", "show_save")
 def geneset_stability(
     adata: AnnData,
     key: str = "ortho_ae",
@@ -38,11 +39,7 @@ def geneset_stability(
 
     Parameters
     ----------
-    adata
-        AnnData holding a model in ``uns[key]`` on which :func:`scsaliency.tl.stability` ran
-        with ``gene_sets``.
-    key
-        The model's ``key_added``.
+    {stability_model}
     n_top
         Show the ``n_top`` most often carried sets; ``None`` shows every set some run carries.
         Lower it for a compact figure, raise it to see the rarely carried sets.
@@ -58,8 +55,7 @@ def geneset_stability(
     -------
     The axes (or the figure with ``return_fig=True``; ``None`` when shown).
     """
-    if n_top is not None and (int(n_top) != n_top or n_top < 1):
-        raise ValueError(f"n_top must be a positive integer or None, got {n_top!r}.")
+    _validate.check_integers(1, n_top=n_top)
     table = stability_table(adata, key)
     table = table[table["runs"] > 0]
     if n_top is not None:
