@@ -148,7 +148,7 @@ def test_plots_grey_gene_sets_carried_in_half_of_the_runs_or_fewer(stable):
     plt.close("all")
     planted = list(_program_units(a))[0]  # carried in every run: black, until it is not
     assert planted in rows and colours[planted] != "0.6"
-    runs[planted] = 0.5
+    a.uns["ortho_ae"]["stability"]["sets"].loc[planted, "runs"] = 0.5  # not a chained copy
     ss.tl.saliency(a, groupby="group", progress=False)  # groups for the difference map
     ss.tl.geneset_impact(a, a.uns["synthetic"]["gene_sets"], groupby="group", progress=False)
     for ax in (
