@@ -272,10 +272,14 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     report = (out / "report.html").read_text()
     assert "stability and consensus labels over 3 runs" in report
     sets = pd.read_csv(out / "geneset_stability.csv")
-    assert list(sets.columns) == ["gene_set", "runs", "consensus_programs", "in_model"]
+    assert list(sets.columns) == [
+        "gene_set", "runs", "median_zscore", "consensus_programs", "in_model"
+    ]  # fmt: skip
     np.testing.assert_allclose(sets["runs"] * 3, np.round(sets["runs"] * 3))  # of 3 runs
     every = int((sets["runs"] == 1).sum())
     assert f"; {every} gene sets carried by some unit in every run" in report
+    strong = int((sets["median_zscore"] >= 5).sum())
+    assert f"; {strong} gene sets with a median z-score of 5 or more over the runs" in report
     assert "geneset_stability.csv" in report
     single = tmp_path / "single"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),

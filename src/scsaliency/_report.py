@@ -17,7 +17,15 @@ from anndata import AnnData
 
 from . import _batches
 from ._labels import UNSTABLE, clean_name
-from ._results import SEED_DEPENDENT, impact_entry, set_runs, shown_sets, units_table
+from ._results import (
+    ROBUST_ZSCORE,
+    SEED_DEPENDENT,
+    impact_entry,
+    set_median_z,
+    set_runs,
+    shown_sets,
+    units_table,
+)
 
 
 def write_report(
@@ -99,6 +107,13 @@ def _model_line(adata: AnnData) -> str:
                 f"; {int((runs == 1).sum())} gene sets carried by some unit in every run, "
                 f"{int(((runs > 0) & (runs <= SEED_DEPENDENT)).sum())} in half of them or fewer "
                 "(seed-dependent findings, see geneset_stability.csv)"
+            )
+        median_z = set_median_z(adata)
+        if median_z is not None:
+            model += (
+                f"; {int((median_z >= ROBUST_ZSCORE).sum())} gene sets with a median z-score of "
+                f"{ROBUST_ZSCORE:g} or more over the runs (the sets that reproduce best whatever "
+                "the seed, median_zscore in geneset_stability.csv)"
             )
     return model
 

@@ -17,6 +17,11 @@ from ._labels import CARRIES, INACTIVE, NO_SET, UNSTABLE
 #: finding of the seed: the plots grey its name and the report counts it.
 SEED_DEPENDENT = 0.5
 
+#: Gene sets whose median over ``tl.stability``'s runs of their largest z-score over units is at
+#: least this reproduced best between answers with other seeds (``docs/benchmarks.md``): the
+#: report counts them.
+ROBUST_ZSCORE = 5.0
+
 
 def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
     """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
@@ -93,10 +98,22 @@ def set_runs(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
     For the model behind the impact in ``uns[key]``; ``None`` until :func:`scsaliency.tl.stability`
     ran on it with gene sets.
     """
+    sets = _set_stability(adata, key)
+    return None if sets is None else sets["runs"]
+
+
+def set_median_z(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
+    """Per gene set, the median over ``tl.stability``'s runs of its largest z-score over units.
+
+    ``None`` as for :func:`set_runs`, and for results stored before the column existed.
+    """
+    sets = _set_stability(adata, key)
+    return None if sets is None or "median_zscore" not in sets else sets["median_zscore"]
+
+
+def _set_stability(adata: AnnData, key: str) -> pd.DataFrame | None:
     stab = _model_stability(adata, impact_entry(adata, key))
-    if stab is None or "sets" not in stab:
-        return None
-    return stab["sets"]["runs"]
+    return None if stab is None or "sets" not in stab else stab["sets"]
 
 
 def shown_sets(table: pd.DataFrame) -> pd.Series:

@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train N more runs with other seeds and give each unit its stability and "
         "consensus label (tl.stability; units.csv and the report carry them, and "
-        "geneset_stability.csv the share of runs carrying each set; N+1 times the "
+        "geneset_stability.csv the share of runs carrying each set and its median z; "
+        "N+1 times the "
         f"training time). Default {DEFAULT_STABILITY} (none with --reference or --decoder "
         "mlp); 0: a single run, whose labels change with the seed for about half of its units",
     )

@@ -64,7 +64,9 @@ def test_stability_columns_and_status_survive_h5ad(stable, tmp_path):
 
 def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
     sets = ss.get.geneset_stability(stable)
-    assert list(sets.columns) == ["gene_set", "runs", "consensus_programs", "in_model"]
+    assert list(sets.columns) == [
+        "gene_set", "runs", "median_zscore", "consensus_programs", "in_model"
+    ]  # fmt: skip
     named = stable.uns["synthetic"]["gene_sets"]["source"].unique()
     assert sorted(sets["gene_set"]) == sorted(named)
     assert sets["runs"].is_monotonic_decreasing
@@ -76,6 +78,10 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
         assert by_set.loc[name, "runs"] == 1.0
         assert by_set.loc[name, "consensus_programs"] >= 1
         assert by_set.loc[name, "in_model"] and name in own
+    # the median over runs of each set's best z: high for the planted programs, low for decoys
+    planted = by_set.loc[list(_program_units(stable)), "median_zscore"]
+    decoys = by_set.loc[by_set.index.str.startswith("decoy"), "median_zscore"]
+    assert (planted > 2).all() and (planted > 5).sum() >= 3 and (decoys < 5).all()
     consensus = ss.get.units(stable)["consensus_set"]
     counts = consensus[consensus != ""].value_counts()
     assert (by_set.loc[counts.index, "consensus_programs"] >= counts).all()
@@ -84,12 +90,20 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
 def test_set_table_from_runs():
     from scsaliency.tl._stability import SetScores, _set_table
 
-    z, sig = np.zeros((3, 2)), np.zeros((3, 2), dtype=bool)
+    sig = np.zeros((3, 2), dtype=bool)
     carried = [{"A", "B"}, {"A"}, {"A", "C"}, {"A"}]
-    labels = [SetScores(["A", "B", "C"], z, sig, frozenset(c)) for c in carried]
+    # sets x units z-scores per run; set C has none in the last two runs (inactive units)
+    z = [np.array([[top, 0.0], [1.0, 2.0], [3.0, np.nan]]) for top in (6.0, 4.0, 8.0, 2.0)]
+    z[2][2] = z[3][2] = np.nan
+    labels = [
+        SetScores(["A", "B", "C"], run, sig, frozenset(c))
+        for run, c in zip(z, carried, strict=True)
+    ]
     clusters = pd.DataFrame({"consensus_set": ["A", "A", "", "C"]})
     table = _set_table(labels, clusters)
     assert table["runs"].tolist() == [1.0, 0.25, 0.25]
+    # median over runs of each set's largest z over units: A 6, 4, 8, 2; B 2 each; C 3, 3
+    assert table["median_zscore"].tolist() == [5.0, 2.0, 3.0]
     assert table["consensus_programs"].tolist() == [2, 0, 1]
     assert table["in_model"].tolist() == [True, True, False]
 

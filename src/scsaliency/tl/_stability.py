@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -128,7 +129,8 @@ def stability(
     with a program in it within ``threshold`` of its median; ``unit``, the model's unit among
     those or -1; with ``gene_sets`` ``consensus_set`` and ``votes``), with ``gene_sets``
     ``"sets"`` (DataFrame indexed by gene set: ``runs``, the share of runs, the model included,
-    in which some unit carries the set as a single run's labels go; ``consensus_programs``, how
+    in which some unit carries the set as a single run's labels go; ``median_zscore``, the
+    median over runs of the set's largest z-score over the run's units; ``consensus_programs``, how
     many clusters have it as their consensus set; ``in_model``, whether the model's own units
     carry it), ``"programs"`` (clusters
     x model genes: each cluster's consensus program, the square root of expected counts with
@@ -287,17 +289,28 @@ class SetScores(NamedTuple):
 
 
 def _set_table(labels: list[SetScores], clusters: pd.DataFrame) -> pd.DataFrame:
-    """Per gene set: the share of runs whose units carry it, and the consensus's programs.
+    """Per gene set: the share of runs whose units carry it, its median best z, the consensus.
 
     A set that some unit carries in every run is a robust finding whichever unit carries it;
-    one carried in a few runs was carried by chance of the seed.
+    one carried in a few runs was carried by chance of the seed. ``median_zscore`` is the
+    median over runs of the set's largest z-score over the run's units (NaN where a run has
+    none): a graded strength that does not ask which set wins each unit.
     """
     names = labels[0].names
     runs = [sum(name in run.carried for run in labels) / len(labels) for name in names]
+    best = np.full((len(labels), len(names)), np.nan)
+    for i, run in enumerate(labels):
+        z = np.asarray(run.zscore, dtype=np.float64)
+        finite = np.isfinite(z).any(axis=1)
+        best[i, finite] = np.nanmax(z[finite], axis=1)
+    with warnings.catch_warnings():  # a set without z-scores in any run: NaN, said by the NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(best, axis=0)
     per_set = clusters["consensus_set"].value_counts()
     return pd.DataFrame(
         {
             "runs": np.asarray(runs, dtype=np.float64),
+            "median_zscore": median.astype(np.float64),
             "consensus_programs": per_set.reindex(names).fillna(0).to_numpy(dtype=np.int64),
             "in_model": np.asarray([name in labels[0].carried for name in names]),
         },
