@@ -187,6 +187,8 @@ def test_geneset_stability_plot_shows_each_carried_set_once(stable, tmp_path):
     np.testing.assert_allclose(widths, carried["runs"])
     grey = [t.get_color() == "0.6" for t in ax.get_yticklabels()]
     assert grey == list(carried["runs"] <= 0.5)
+    bold = [t.get_fontweight() == "bold" for t in ax.get_yticklabels()]
+    assert bold == list(carried["median_zscore"] >= 5) and any(bold)
     assert "3 runs" in ax.get_title()
     top = ss.pl.geneset_stability(stable, n_top=2, show=False)
     assert len(top.get_yticklabels()) == 2

@@ -9,7 +9,7 @@ from matplotlib.patches import Patch
 
 from .. import _validate
 from .._docs import doc_params
-from .._results import SEED_DEPENDENT
+from .._results import ROBUST_ZSCORE, SEED_DEPENDENT
 from ..get import geneset_stability as stability_table
 from ._utils import clean_name, finish
 
@@ -34,7 +34,9 @@ def geneset_stability(
     near 1 does not depend on the seed, whichever unit carries it; a set at or left of the
     dashed line (half of the runs) was carried by chance of the seed, and the other plots grey
     its name. Dark bars: sets that a consensus program carries (:func:`scsaliency.get.units`'
-    ``consensus_set``); a dot: the model's own units carry the set. Read from
+    ``consensus_set``); a dot: the model's own units carry the set; bold names: a median
+    z-score over the runs of 5 or more (``median_zscore``, the sets that reproduced best
+    between answers with other seeds, :doc:`/benchmarks`). Read from
     :func:`scsaliency.get.geneset_stability`.
 
     Parameters
@@ -80,12 +82,22 @@ def geneset_stability(
     ax.axvline(SEED_DEPENDENT, color="0.4", linestyle="--", linewidth=0.8)
     names = [clean_name(s, strip_prefix) for s in table["gene_set"]]
     ax.set_yticks(y, names, fontsize=7)
-    for tick, share in zip(ax.get_yticklabels(), table["runs"], strict=True):
+    strong = (
+        table["median_zscore"].to_numpy() >= ROBUST_ZSCORE
+        if "median_zscore" in table
+        else np.zeros(n, dtype=bool)
+    )
+    for tick, share, bold in zip(ax.get_yticklabels(), table["runs"], strong, strict=True):
         if share <= SEED_DEPENDENT:
             tick.set_color("0.6")
+        if bold:
+            tick.set_fontweight("bold")
     ax.invert_yaxis()
     ax.set_xlim(0, 1.02)
-    ax.set_xlabel("share of runs in which some unit carries the set")
+    ax.set_xlabel(
+        "share of runs in which some unit carries the set"
+        + (f" (bold: median z >= {ROBUST_ZSCORE:g})" if strong.any() else "")
+    )
     total = int(adata.uns[key]["stability"]["params"]["n_runs"]) + 1  # the model's run too
     ax.set_title(f"Gene sets carried across {total} runs (tl.stability)", fontsize=9)
     ax.legend(
