@@ -26,8 +26,12 @@ def keys_of(batch_key: str | Sequence[str] | None) -> list[str]:
     return keys
 
 
-def labels(adata: AnnData, key: str) -> pd.Series:
-    """The batch labels of ``obs[key]`` as strings, checked: categorical, no missing value."""
+def labels(adata: AnnData, key: str, *, missing: bool = False) -> pd.Series:
+    """The batch labels of ``obs[key]`` as strings, checked: categorical, no missing value.
+
+    ``missing``: cells without a value are allowed and stay NaN (for measures that leave them
+    out, as :func:`scsaliency.get.batch_share`).
+    """
     if key not in adata.obs.columns:
         raise KeyError(
             f"batch_key={key!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
@@ -39,6 +43,8 @@ def labels(adata: AnnData, key: str) -> pd.Series:
             "technology). Convert it, e.g. adata.obs[key] = adata.obs[key].astype(str)."
         )
     if col.isna().any():
+        if missing:
+            return col.astype(str).where(col.notna())
         raise ValueError(
             f"obs[{key!r}] has {int(col.isna().sum())} cells without a batch; give them one "
             "(e.g. 'unknown') or leave them out."

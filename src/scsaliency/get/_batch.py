@@ -103,10 +103,9 @@ def batch_share(
     units = [str(u) for u in range(rep.shape[1])]
     frames = []
     for name in keys:
-        if name not in adata.obs.columns:
-            _batches.labels(adata, name)  # the error that names the columns
-        labelled = adata.obs[name].notna().to_numpy()
-        codes = pd.Categorical(_batches.labels(adata[labelled], name)).codes
+        values = _batches.labels(adata, name, missing=True)
+        labelled = values.notna().to_numpy()
+        codes = pd.Categorical(values[labelled]).codes
         share = _stats.eta_squared(rep[labelled], codes)
         frames.append(pd.DataFrame({"batch_key": name, "unit": units, "share": share}))
     return pd.concat(frames, ignore_index=True)

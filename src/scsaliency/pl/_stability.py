@@ -11,7 +11,7 @@ from .. import _validate
 from .._docs import doc_params
 from .._results import ROBUST_ZSCORE, SEED_DEPENDENT
 from ..get import geneset_stability as stability_table
-from ._utils import clean_name, finish
+from ._utils import clean_name, finish, grey_seed_sets
 
 
 @doc_params("stability_model", "show_save")
@@ -87,9 +87,8 @@ def geneset_stability(
         if "median_zscore" in table
         else np.zeros(n, dtype=bool)
     )
-    for tick, share, bold in zip(ax.get_yticklabels(), table["runs"], strong, strict=True):
-        if share <= SEED_DEPENDENT:
-            tick.set_color("0.6")
+    grey_seed_sets(ax, table.set_index("gene_set")["runs"], table["gene_set"])
+    for tick, bold in zip(ax.get_yticklabels(), strong, strict=True):
         if bold:
             tick.set_fontweight("bold")
     ax.invert_yaxis()
