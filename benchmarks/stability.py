@@ -4,7 +4,8 @@ For each data set, each method is run twice with disjoint seeds (answers A and B
 answers are compared:
 - cos med / >0.8: programs matched one to one (Hungarian on the cosine of the square root of
   expected counts, L2-normalised; NMF: its components); median matched cosine, share above 0.8;
-- kept:   share of labelled programs whose matched program carries the same set (both ways);
+- kept:   share of the sets that labelled programs carry whose matched program carries the
+  same set (both ways; a consensus program may carry several sets);
 - Jaccard: of the sets carried anywhere in A and in B; sets: how many (A / B);
 - markers: marker sets owning a unit, the fewest over 5 single runs, or carried by a consensus
   program, the fewer of the two answers (PBMC 3k only);
@@ -12,11 +13,14 @@ answers are compared:
 Methods:
 - single run: tl.ortho_ae with the defaults, labels from tl.geneset_impact (seeds 0 and 1);
 - consensus: tl.stability(gene_sets, n_runs=5) on that model (6 runs in all, their seeds drawn
-  from random_state 0 and 1: disjoint), labels = consensus sets of clusters holding programs of
-  at least 4 of the 6 runs, programs = those clusters' consensus programs;
-- NMF(64): scikit-learn on log-normalised counts, random initialisation, programs only;
+  from random_state 0 and 1: disjoint), programs = the consensus programs of clusters holding
+  programs of at least half of the runs (tl.stability's min_stability, the clusters that may
+  carry sets), labels = the consensus sets they carry;
+- NMF(64): scikit-learn on log-normalised counts, random initialisation; labels: each
+  component's loadings tested as a saliency map is (tl.geneset_impact, best set per component);
 - cNMF(64): the `cnmf` package (Kotliar et al. 2019) with CNMF_ITER NMF runs per answer, its
-  consensus spectra, programs only (skipped with a message when not installed);
+  consensus spectra (TPM) as programs, labelled as NMF's from its gene spectra scores (what cNMF
+  offers for gene-set enrichment); skipped with a message when not installed;
 - DRVI (drvi-py, when installed; DRVI_LATENT latents, DRVI_EPOCHS epochs, programs only): its
   latents are not additive, so a program is what DRVI itself reports for a latent direction, its
   out-of-distribution combined effect score per gene (model.calculate_interpretability_scores),
@@ -30,6 +34,7 @@ Hallmark), Kang 2018 (1,556 cells; Hallmark), and the two synthetic configuratio
 benchmarks/modules.py (planted programs and decoys as gene sets).
 Run: SCSALIENCY_DATA_DIR=../shared/data python benchmarks/stability.py [--quick: PBMC 3k only]
 [--peers-only: only NMF, cNMF and DRVI, e.g. in the peers' environment]
+[--without nmf / cnmf / drvi: leave a peer out, e.g. when its figures are known]
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ QUICK = "--quick" in sys.argv
 PEERS_ONLY = "--peers-only" in sys.argv
 DRVI_LATENT, DRVI_EPOCHS = 32, 200  # as benchmarks/batch.py (its tutorials train 400 epochs)
 CNMF_ITER = 10  # cNMF's NMF runs per answer (its tutorial uses 100; 10 keeps this benchmark short)
-MIN_RUNS = 4 / 6  # consensus programs: clusters holding programs of at least 4 of the 6 runs
 
 
 def _installed(module: str) -> bool:
@@ -62,7 +66,8 @@ def _installed(module: str) -> bool:
     return True
 
 
-HAVE = {m: _installed(m) for m in ("cnmf", "drvi")}
+WITHOUT = {sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--without"}
+HAVE = {m: _installed(m) and m not in WITHOUT for m in ("cnmf", "drvi")}
 
 
 def datasets():
@@ -89,37 +94,61 @@ def single(adata, sets, seed):
     ss.tl.ortho_ae(a, random_state=seed, progress=False)
     ss.tl.saliency(a, progress=False)
     ss.tl.geneset_impact(a, sets, progress=False)
-    units = ss.get.units(a)
-    carried = units[units.status == "carries a set"]
-    labels = dict(zip(carried.unit.astype(int), carried.gene_set, strict=True))
+    labels = _carried(ss.get.units(a))
     return a, program_vectors(StoredModel.load(a).entry), labels, time.perf_counter() - t
+
+
+def _carried(units) -> dict[int, set[str]]:
+    """Program -> the sets it carries, from a units table (one set per unit)."""
+    carried = units[units.status == "carries a set"]
+    return {int(u): {s} for u, s in zip(carried.unit, carried.gene_set, strict=True)}
 
 
 def consensus(a, sets, seed, t0):
     t = time.perf_counter()
     ss.tl.stability(a, sets, n_runs=5, random_state=seed, progress=False)
     stab = a.uns["ortho_ae"]["stability"]
-    keep = (stab["clusters"]["runs"] >= MIN_RUNS).to_numpy()
+    keep = (stab["clusters"]["runs"] >= stab["params"]["min_stability"]).to_numpy()
     programs = np.asarray(stab["programs"])[keep]
-    names = stab["clusters"]["consensus_set"].to_numpy()[keep]
-    labels = {i: n for i, n in enumerate(names) if n}
+    named = stab["clusters"]["consensus_sets"].to_numpy()[keep]
+    labels = {i: set(n.split("; ")) for i, n in enumerate(named) if n}
     return programs, labels, t0 + time.perf_counter() - t
 
 
-def nmf(adata, seed):
+def label_programs(adata, loadings: np.ndarray, sets) -> dict[int, set[str]]:
+    """A peer's programs (programs x genes) labelled by the test that labels our units.
+
+    The loadings stand in for a saliency map (genes x units) and tl.geneset_impact tests each
+    set's mean loading against expression-matched random sets; a program carries its best set
+    when significant, as a single run's unit does.
+    """
+    a = adata.copy()
+    a.varm["saliency"] = np.ascontiguousarray(loadings.T, dtype=np.float64)
+    a.uns["saliency"] = {
+        "var_names": np.asarray(a.var_names),
+        "input_mean": np.asarray(a.X.mean(0)).ravel(),
+        "params": {},
+    }
+    ss.tl.geneset_impact(a, sets, progress=False)
+    return _carried(ss.get.units(a))
+
+
+def nmf(adata, seed, sets):
     from sklearn.decomposition import NMF
 
     t = time.perf_counter()
     h = NMF(64, init="random", max_iter=500, random_state=seed).fit(lognorm(adata)).components_
-    return unit_rows(h), time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    return unit_rows(h), label_programs(adata, h, sets), seconds
 
 
-def cnmf(adata, seed, n_iter=CNMF_ITER):
+def cnmf(adata, seed, sets, n_iter=CNMF_ITER):
     """cNMF (Kotliar et al. 2019) with 64 programs on the model's genes: its consensus spectra.
 
     ``n_iter`` NMF runs (scikit-learn, Frobenius loss on variance-scaled TPM, cNMF's defaults),
     outliers dropped (local density threshold 0.5), consensus = cluster medians; returns the
-    consensus spectra (TPM units) with rows of length 1, and seconds.
+    consensus spectra (TPM units) with rows of length 1, their labels from the gene spectra
+    scores, and seconds.
     """
     import contextlib
     import io
@@ -145,9 +174,10 @@ def cnmf(adata, seed, n_iter=CNMF_ITER):
         run.factorize(worker_i=0, total_workers=1)
         run.combine()
         run.consensus(64, density_threshold=0.5, show_clustering=False, build_ref=False)
-        spectra = run.load_results(64, 0.5)[2].T.to_numpy()  # programs x genes
-    h = np.nan_to_num(spectra.astype(np.float64))
-    return unit_rows(h), time.perf_counter() - t
+        _, scores, spectra, _ = run.load_results(64, 0.5)  # genes x programs
+    seconds = time.perf_counter() - t
+    as_rows = lambda m: np.nan_to_num(m.T.reindex(columns=adata.var_names).to_numpy(float))  # noqa: E731
+    return unit_rows(as_rows(spectra)), label_programs(adata, as_rows(scores), sets), seconds
 
 
 def drvi(adata, seed):
@@ -175,14 +205,19 @@ def drvi(adata, seed):
 
 
 def compare(pa, la, pb, lb):
+    """Matched cosines, kept labels and the Jaccard of the carried sets of two answers.
+
+    ``la``, ``lb``: program -> the sets it carries. A (program, set) pair is kept when the
+    matched program of the other answer carries the set (both ways).
+    """
     n = min(len(pa), len(pb))
     if len(pa) > len(pb):
         pa, la, pb, lb = pb, lb, pa, la
     match, cos = matched_cosines(pa[:n], pb)
     back = {int(j): i for i, j in enumerate(match)}
-    kept = [lb.get(int(match[u])) == s for u, s in la.items() if u < n]
-    kept += [la.get(back[u]) == s for u, s in lb.items() if u in back]
-    sa, sb = set(la.values()), set(lb.values())
+    kept = [s in lb.get(int(match[u]), ()) for u, own in la.items() if u < n for s in own]
+    kept += [s in la.get(back[u], ()) for u, own in lb.items() if u in back for s in own]
+    sa, sb = set().union(*la.values()), set().union(*lb.values())
     jac = len(sa & sb) / len(sa | sb) if sa | sb else np.nan
     return np.median(cos), np.mean(cos > 0.8), np.mean(kept) if kept else np.nan, jac, sa, sb
 
@@ -204,7 +239,7 @@ def set_rows(name, a, b, cla, clb) -> list[tuple[str, int, bool]]:
     out = []
     for own, other in ((a, clb), (b, cla)):
         runs = own.uns["ortho_ae"]["stability"]["sets"]["runs"]
-        carried = set(other.values())
+        carried = set().union(*other.values())
         out += [(name, round(r * 6), s in carried) for s, r in runs.items()]
     return out
 
@@ -228,13 +263,21 @@ def main():
     for name, adata, sets in datasets():
         if not PEERS_ONLY:
             per_set += ours(name, adata, sets)
-        na, ta = nmf(adata, 0)
-        nb, tb = nmf(adata, 1)
-        row(name, "NMF(64)", compare(na, {}, nb, {}), (ta + tb) / 2)
+        if "nmf" in WITHOUT:
+            continue
+        na, nla, ta = nmf(adata, 0, sets)
+        nb, nlb, tb = nmf(adata, 1, sets)
+        markers = "-"
+        if name == "PBMC 3k":  # as for the single run: the fewest over 5 runs
+            owned = [nla, nlb] + [nmf(adata, seed, sets)[1] for seed in (2, 3, 4)]
+            markers = _markers(owned)
+        row(name, "NMF(64)", compare(na, nla, nb, nlb), (ta + tb) / 2, markers)
         if HAVE["cnmf"]:
-            ca, ta = cnmf(adata, 0)
-            cb, tb = cnmf(adata, 1)
-            row(name, f"cNMF(64), {CNMF_ITER} runs", compare(ca, {}, cb, {}), (ta + tb) / 2)
+            ca, cla, ta = cnmf(adata, 0, sets)
+            cb, clb, tb = cnmf(adata, 1, sets)
+            markers = _markers([cla, clb]) if name == "PBMC 3k" else "-"
+            method = f"cNMF(64), {CNMF_ITER} runs"
+            row(name, method, compare(ca, cla, cb, clb), (ta + tb) / 2, markers)
         if HAVE["drvi"]:
             da, ta = drvi(adata, 0)
             db, tb = drvi(adata, 1)
@@ -242,9 +285,19 @@ def main():
             row(name, method, compare(da, {}, db, {}), (ta + tb) / 2)
     if per_set:
         print_set_rows(per_set)
+    if "nmf" in WITHOUT:
+        print("# NMF, cNMF and DRVI left out (--without nmf)")
     for peer, module in (("cNMF", "cnmf"), ("DRVI", "drvi")):
-        if not HAVE[module]:
+        if module in WITHOUT:
+            print(f"# {peer} ({module}) left out (--without {module})")
+        elif not HAVE[module]:
             print(f"# {peer} ({module}) not installed: skipped")
+
+
+def _markers(answers: list[dict[int, set[str]]]) -> str:
+    """The fewest of the 7 PBMC marker sets that some program carries, over the answers."""
+    names = list(ss.datasets.pbmc_markers())
+    return f"{min(sum(m in set().union(*a.values()) for m in names) for a in answers)}/7"
 
 
 def ours(name, adata, sets) -> list[tuple[str, int, bool]]:
@@ -252,17 +305,14 @@ def ours(name, adata, sets) -> list[tuple[str, int, bool]]:
     a, pa, la, ta = single(adata, sets, 0)
     b, pb, lb, tb = single(adata, sets, 1)
     markers = "-"
-    names = list(ss.datasets.pbmc_markers())
     if name == "PBMC 3k":
-        owned = [set(la.values()), set(lb.values())]
-        for seed in (2, 3, 4):
-            owned.append(set(single(adata, sets, seed)[2].values()))
-        markers = f"{min(sum(m in o for m in names) for o in owned)}/7"
+        owned = [la, lb] + [single(adata, sets, seed)[2] for seed in (2, 3, 4)]
+        markers = _markers(owned)
     row(name, "single run (default)", compare(pa, la, pb, lb), (ta + tb) / 2, markers)
     ca, cla, sa_ = consensus(a, sets, 0, ta)
     cb, clb, sb_ = consensus(b, sets, 1, tb)
     if name == "PBMC 3k":  # the fewer of the two consensus answers' marker sets
-        markers = f"{min(sum(m in set(c.values()) for m in names) for c in (cla, clb))}/7"
+        markers = _markers([cla, clb])
     method = "consensus of 6 runs (tl.stability)"
     row(name, method, compare(ca, cla, cb, clb), (sa_ + sb_) / 2, markers)
     return set_rows(name, a, b, cla, clb)

@@ -268,12 +268,14 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
                "--n-latent", "4", "--max-epochs", "5", "--stability", "2", "--quiet"])  # fmt: skip
     assert rc == 0
     units = pd.read_csv(out / "units.csv")
-    assert units["stability"].between(0, 1).all() and "consensus_set" in units
+    assert units["stability"].between(0, 1).all()
+    assert {"consensus_set", "consensus_sets"} <= set(units.columns)
     report = (out / "report.html").read_text()
     assert "stability and consensus labels over 3 runs" in report
     sets = pd.read_csv(out / "geneset_stability.csv")
     assert list(sets.columns) == [
-        "gene_set", "runs", "median_zscore", "consensus_programs", "in_model"
+        "gene_set", "runs", "median_zscore", "median_zscore_trimmed", "consensus_program",
+        "consensus_unit", "in_model",
     ]  # fmt: skip
     np.testing.assert_allclose(sets["runs"] * 3, np.round(sets["runs"] * 3))  # of 3 runs
     every = int((sets["runs"] == 1).sum())

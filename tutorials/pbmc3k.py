@@ -167,9 +167,11 @@ plt.show()
 # Train again with another seed and about half of a single model's labels change (the Measured
 # page). `ss.tl.stability` trains 5 more runs with other seeds, clusters the gene programs of all
 # 6 runs as cNMF does, and gives each unit its stability (the share of runs with a matching
-# program) and each cluster of repeated programs its consensus set: the labels a rerun
-# reproduces. The command line does this by default. Unstable units keep their own set in the
-# labels, greyed and marked with `?`: read them as leads.
+# program). A gene set that some unit carries in every run, or whose median z-score over the
+# runs is 5 or more, goes to the repeated program on which it scores highest: the consensus
+# labels, which a rerun reproduces (a program may carry several sets, `consensus_sets`). The
+# command line does this by default. Unstable units keep their own set in the labels, greyed
+# and marked with `?`: read them as leads.
 
 # %%
 ss.tl.stability(adata, gene_sets, n_runs=5, progress=False)
@@ -178,9 +180,10 @@ stable = units[units["status"] != "unstable"]
 consensus = stable[stable["status"] == "carries a set"]
 print(
     f"{len(stable)} of {len(units)} units come back in at least half of the runs; "
-    f"{len(consensus)} carry a consensus set ({consensus.consensus_set.nunique()} distinct)"
+    f"{len(consensus)} carry consensus sets "
+    f"({len(set('; '.join(consensus.consensus_sets).split('; ')))} distinct)"
 )
-print(consensus[["unit", "consensus_set", "stability", "gene_set"]].to_string(index=False))
+print(consensus[["unit", "consensus_sets", "stability", "gene_set"]].to_string(index=False))
 ss.pl.impact_heatmap(adata, show=False)
 plt.show()
 

@@ -110,10 +110,11 @@ def _model_line(adata: AnnData) -> str:
             )
         median_z = set_median_z(adata)
         if median_z is not None:
+            cut = float(sp.get("min_zscore", ROBUST_ZSCORE))
             model += (
-                f"; {int((median_z >= ROBUST_ZSCORE).sum())} gene sets with a median z-score of "
-                f"{ROBUST_ZSCORE:g} or more over the runs (the sets that reproduce best whatever "
-                "the seed, median_zscore in geneset_stability.csv)"
+                f"; {int((median_z >= cut).sum())} gene sets with a median z-score of "
+                f"{cut:g} or more over the runs (the consensus labels, the sets that reproduce "
+                "best whatever the seed; median_zscore in geneset_stability.csv)"
             )
     return model
 
@@ -144,6 +145,9 @@ def _carried_units(adata: AnnData) -> str:
     order = z.fillna(carried["score"]).sort_values(ascending=False).index  # score: no null
     for unit, r in carried.loc[order].iterrows():
         name = clean_name(shown[unit])
+        # a consensus program may carry several sets: the others, weaker, after the first
+        also = [x for x in str(r["consensus_sets"]).split("; ") if x and x != shown[unit]]
+        name += f" (also {', '.join(clean_name(x) for x in also)})" if also else ""
         name += " (unstable)" if r["status"] == UNSTABLE else ""
         # the runner-up: the unit's best other set in this run
         other = r["second_set"] if shown[unit] == r["gene_set"] else r["gene_set"]

@@ -52,11 +52,11 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
 
     Indexed by unit (``"0"``, ``"1"``, ...); ``None`` for results without a units table. When
     :func:`scsaliency.tl.stability` has scored the model's units, the table gains
-    ``stability``, ``stability_cosine`` and ``consensus_set`` (empty without consensus
-    labels). Active units below the stored ``min_stability`` get the status ``"unstable"``;
-    with consensus labels, a stable unit carries its consensus set (or no set), whatever its
-    own best set, and an unstable unit's label names its consensus set or, without one, the set
-    it carries in this run, marked ``(unstable)``.
+    ``stability``, ``stability_cosine``, ``consensus_set`` and ``consensus_sets`` (empty
+    without consensus labels). Active units below the stored ``min_stability`` get the status
+    ``"unstable"``; with consensus labels, a stable unit carries its consensus set (or no set),
+    whatever its own best set, and an unstable unit's label names its consensus set or, without
+    one, the set it carries in this run, marked ``(unstable)``.
     """
     e = impact_entry(adata, key)
     if "units" not in e:
@@ -65,6 +65,7 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     table["stability"] = np.nan
     table["stability_cosine"] = np.nan
     table["consensus_set"] = ""
+    table["consensus_sets"] = ""
     stab = _model_stability(adata, e)
     if stab is None:
         return table
@@ -77,6 +78,11 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     if "consensus_set" in units:
         consensus = units["consensus_set"].reindex(table.index).fillna("").astype(str)
         table["consensus_set"] = consensus.to_numpy()
+        if "consensus_sets" in units:  # results stored before it: the one set
+            every = units["consensus_sets"].reindex(table.index).fillna("").astype(str)
+            table["consensus_sets"] = every.to_numpy()
+        else:
+            table["consensus_sets"] = consensus.to_numpy()
         has = active & (consensus != "")
         table.loc[has, "status"] = CARRIES
         table.loc[has, "label"] = names[has] + ": " + consensus[has]

@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 
 import scsaliency as ss
 from scsaliency._matching import matched_cosines, program_vectors
@@ -65,7 +66,8 @@ def test_stability_columns_and_status_survive_h5ad(stable, tmp_path):
 def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
     sets = ss.get.geneset_stability(stable)
     assert list(sets.columns) == [
-        "gene_set", "runs", "median_zscore", "consensus_programs", "in_model"
+        "gene_set", "runs", "median_zscore", "median_zscore_trimmed", "consensus_program",
+        "consensus_unit", "in_model",
     ]  # fmt: skip
     named = stable.uns["synthetic"]["gene_sets"]["source"].unique()
     assert sorted(sets["gene_set"]) == sorted(named)
@@ -76,15 +78,19 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
     own = set(own.loc[own["status"] == "carries a set", "gene_set"])
     for name in _program_units(stable):  # strong planted programs: in every run
         assert by_set.loc[name, "runs"] == 1.0
-        assert by_set.loc[name, "consensus_programs"] >= 1
         assert by_set.loc[name, "in_model"] and name in own
     # the median over runs of each set's best z: high for the planted programs, low for decoys
     planted = by_set.loc[list(_program_units(stable)), "median_zscore"]
     decoys = by_set.loc[by_set.index.str.startswith("decoy"), "median_zscore"]
     assert (planted > 2).all() and (planted > 5).sum() >= 3 and (decoys < 5).all()
-    consensus = ss.get.units(stable)["consensus_set"]
-    counts = consensus[consensus != ""].value_counts()
-    assert (by_set.loc[counts.index, "consensus_programs"] >= counts).all()
+    # the consensus labels: exactly the sets strong in the median run (5 or more, 3 or more
+    # without their strongest gene) or carried in every run
+    strong = (by_set["median_zscore"] >= 5) & (by_set["median_zscore_trimmed"] >= 3)
+    strong |= by_set["runs"] == 1.0
+    assert ((by_set["consensus_program"] >= 0) == strong).all()
+    units = ss.get.units(stable).set_index("unit")
+    for name, unit in by_set.loc[strong, "consensus_unit"].items():
+        assert unit >= 0 and name in units.loc[unit, "consensus_sets"].split("; ")
 
 
 def test_set_table_from_runs():
@@ -96,16 +102,73 @@ def test_set_table_from_runs():
     z = [np.array([[top, 0.0], [1.0, 2.0], [3.0, np.nan]]) for top in (6.0, 4.0, 8.0, 2.0)]
     z[2][2] = z[3][2] = np.nan
     labels = [
-        SetScores(["A", "B", "C"], run, sig, frozenset(c))
+        SetScores(["A", "B", "C"], run, sig, frozenset(c), run - 1.0)
         for run, c in zip(z, carried, strict=True)
     ]
-    clusters = pd.DataFrame({"consensus_set": ["A", "A", "", "C"]})
-    table = _set_table(labels, clusters)
+    table = _set_table(labels)
     assert table["runs"].tolist() == [1.0, 0.25, 0.25]
     # median over runs of each set's largest z over units: A 6, 4, 8, 2; B 2 each; C 3, 3
     assert table["median_zscore"].tolist() == [5.0, 2.0, 3.0]
-    assert table["consensus_programs"].tolist() == [2, 0, 1]
+    assert table["median_zscore_trimmed"].tolist() == [4.0, 1.0, 2.0]
     assert table["in_model"].tolist() == [True, True, False]
+    untrimmed = _set_table([run._replace(zscore_trimmed=None) for run in labels])
+    assert "median_zscore_trimmed" not in untrimmed
+
+
+def test_a_set_held_up_by_one_gene_is_no_finding():
+    """A random set whose z-score comes from one gene (a unit following its noise) is left out."""
+    from scsaliency.tl._stability import _strong
+
+    sets = pd.DataFrame(
+        {
+            "runs": [0.5, 0.0, 1.0, 0.5],
+            "median_zscore": [9.0, 6.0, 2.0, 4.0],
+            "median_zscore_trimmed": [7.0, 0.4, 1.0, 4.0],
+        },
+        index=["real", "one gene", "every run", "weak"],
+    )
+    assert _strong(sets, 5.0).tolist() == [True, False, True, False]
+    assert _strong(sets, 4.0).tolist() == [True, False, True, True]
+    stored_before = sets.drop(columns="median_zscore_trimmed")
+    assert _strong(stored_before, 5.0).tolist() == [True, True, True, False]
+
+
+def test_each_strong_set_goes_to_the_stable_program_where_it_scores_highest():
+    from scsaliency.tl._stability import _owners
+
+    # clusters x sets: median z-scores over each cluster's programs
+    profiles = np.array(
+        [
+            [9.0, 1.0, 6.0, 0.0, 2.0],  # carries A and C: C scores higher here than anywhere stable
+            [7.0, 2.0, 5.0, 0.0, 1.0],
+            [1.0, 20.0, 9.0, 0.0, 9.0],  # B, C and E score highest here, but few runs hold it
+            [1.0, 8.0, np.nan, 0.0, 0.0],
+        ]
+    )
+    eligible = np.array([True, True, False, True])
+    strong = np.array([True, True, True, False, True])  # D's median best z is below min_zscore
+    # E is strong, but not significant (median z >= 3) on any program that most runs hold,
+    # unless some unit carried it in every run
+    every = np.zeros(5, dtype=bool)
+    assert _owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, -1]
+    every[4] = True
+    assert _owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, 0]
+    assert _owners(profiles, np.zeros(4, dtype=bool), strong, every).tolist() == [-1] * 5
+
+
+def test_a_program_lists_its_sets_strongest_first():
+    from scsaliency.tl._stability import _name_clusters
+
+    clusters = pd.DataFrame({"runs": [1.0, 1.0], "unit": [3, -1]}, index=["0", "1"])
+    sets = pd.DataFrame(index=pd.Index(["A", "B", "C"], dtype=object))
+    profiles = np.array([[6.0, 9.0, 7.0], [0.0, 0.0, 0.0]])
+    _name_clusters(clusters, sets, profiles, np.array([0, 0, -1]))
+    assert clusters["consensus_set"].tolist() == ["B", ""]
+    assert clusters["consensus_sets"].tolist() == ["B; A", ""]
+    assert clusters["consensus_zscore"].iloc[0] == 9.0
+    assert np.isnan(clusters["consensus_zscore"].iloc[1])
+    assert sets["consensus_program"].tolist() == [0, 0, -1]
+    assert sets["consensus_unit"].tolist() == [3, 3, -1]
 
 
 def test_geneset_stability_needs_labelled_runs(trained):
@@ -189,6 +252,8 @@ def test_geneset_stability_plot_shows_each_carried_set_once(stable, tmp_path):
     assert grey == list(carried["runs"] <= 0.5)
     bold = [t.get_fontweight() == "bold" for t in ax.get_yticklabels()]
     assert bold == list(carried["median_zscore"] >= 5) and any(bold)
+    dark = [bar.get_facecolor() == to_rgba("C0") for bar in ax.patches[: len(names)]]
+    assert dark == list(carried["consensus_program"] >= 0)
     assert "3 runs" in ax.get_title()
     top = ss.pl.geneset_stability(stable, n_top=2, show=False)
     assert len(top.get_yticklabels()) == 2
@@ -282,17 +347,25 @@ def test_max_epochs_bounds_each_run(planted, monkeypatch):
 
 def test_consensus_leaves_out_programs_that_no_run_repeats():
     """KMeans puts three unrepeated programs in one cluster: it is no consensus program."""
-    from scsaliency.tl._stability import _consensus
+    from scsaliency.tl._stability import SetScores, _consensus
 
     eye = np.eye(6)
     shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
     vectors = [np.stack([shared, eye[2 + r]]) for r in range(3)]
-    units, clusters, centres = _consensus(vectors, None, 0.8, 0.5, 0)
+    units, clusters, centres, _ = _consensus(vectors, None, 0.8, 0.5, 5.0, 0)
     repeated = int(np.argmax(centres @ shared))
     assert clusters["runs"].iloc[repeated] == 1.0
     assert clusters["runs"].iloc[1 - repeated] == 0.0  # all three counted before
     assert units["stability"].tolist() == [1.0, 1 / 3]
     np.testing.assert_allclose(centres[repeated], shared, atol=1e-6)
+    # with labels: the cluster without a consensus program carries nothing
+    z = np.array([[8.0, 9.0], [1.0, 1.0]])  # S1 strongest on the unrepeated programs
+    labels = [SetScores(["S1", "S2"], z, z > 5, frozenset({"S1"})) for _ in range(3)]
+    units, clusters, _, sets = _consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
+    assert clusters["consensus_set"].tolist()[repeated] == "S1"
+    assert clusters["consensus_set"].tolist()[1 - repeated] == ""
+    assert sets["consensus_program"].tolist() == [repeated, -1]
+    assert units["consensus_set"].tolist() == ["S1", ""]
 
 
 def test_consensus_label_is_not_decided_by_one_outlying_run():
@@ -302,7 +375,7 @@ def test_consensus_label_is_not_decided_by_one_outlying_run():
     program = np.ones((1, 4)) / 2
     z = [np.array([[10.0], [9.0]]), np.array([[10.0], [9.0]]), np.array([[0.0], [30.0]])]
     labels = [SetScores(["S1", "S2"], zz, np.ones((2, 1), dtype=bool)) for zz in z]
-    units, clusters, _ = _consensus([program] * 3, labels, 0.8, 0.5, 0)
+    units, clusters, _, _ = _consensus([program] * 3, labels, 0.8, 0.5, 5.0, 0)
     assert clusters["consensus_set"].iloc[0] == "S1"  # the mean z-score named S2
     assert units["consensus_set"].iloc[0] == "S1"
 
@@ -317,7 +390,7 @@ def test_a_unit_outside_its_clusters_consensus_takes_no_label():
     vectors = [np.stack([shared, eye[5]]), np.stack([shared, other]), np.stack([shared, other])]
     z = np.array([[8.0, 1.0], [1.0, 8.0]])  # S1 on the shared program, S2 on the other
     labels = [SetScores(["S1", "S2"], z, z > 5) for _ in range(3)]
-    units, clusters, centres = _consensus(vectors, labels, 0.8, 0.5, 0)
+    units, clusters, centres, _ = _consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
     lumped = int(np.argmax(centres @ other))
     assert clusters["consensus_set"].iloc[lumped] == "S2"  # the two runs' consensus
     assert units["consensus_set"].tolist() == ["S1", ""]  # the model's unit 1 was named S2
@@ -334,3 +407,41 @@ def test_an_unstable_unit_names_its_consensus_set_or_else_its_own(stable):
     assert units.loc[u, "status"] == units.loc[v, "status"] == "unstable"
     assert units.loc[u, "label"] == f"{u}: {name} (unstable)"
     assert units.loc[v, "label"] == f"{v}: {other} (unstable)"
+
+
+def test_min_votes_is_deprecated(trained):
+    with pytest.warns(FutureWarning, match="min_votes has no effect"):
+        ss.tl.stability(trained.copy(), n_runs=2, max_epochs=1, min_votes=0.5, progress=False)
+
+
+def test_report_names_every_set_a_consensus_program_carries(stable):
+    from scsaliency._report import _carried_units
+
+    a = stable.copy()
+    name, u = next(iter(_program_units(a).items()))
+    stored = a.uns["ortho_ae"]["stability"]["units"]
+    assert stored.loc[str(u), "consensus_sets"] == name  # one set each on planted data
+    stored.loc[str(u), "consensus_sets"] = f"{name}; decoy3"
+    rows = _carried_units(a)
+    assert f"<td>{name} (also decoy3)</td>" in rows
+    assert rows.count("(also") == 1
+
+
+def test_results_stored_before_labels_by_set_still_read_and_plot(stable):
+    """Stored by the vote per cluster: no consensus_sets, and consensus_programs per set."""
+    a = stable.copy()
+    stab = a.uns["ortho_ae"]["stability"]
+    stab["units"] = stab["units"].drop(columns=["consensus_sets", "consensus_zscore"])
+    old = stab["sets"].drop(
+        columns=["median_zscore_trimmed", "consensus_program", "consensus_unit"]
+    )
+    old.insert(2, "consensus_programs", (stab["sets"]["consensus_program"] >= 0).astype(int))
+    stab["sets"] = old
+    del stab["params"]["min_zscore"]
+    units = ss.get.units(a)
+    assert units["consensus_sets"].equals(units["consensus_set"])
+    ax = ss.pl.geneset_stability(a, show=False)
+    carried = ss.get.geneset_stability(a).query("runs > 0")
+    dark = [bar.get_facecolor() == to_rgba("C0") for bar in ax.patches[: len(carried)]]
+    assert dark == (carried["consensus_programs"] > 0).tolist() and any(dark)
+    plt.close("all")

@@ -23,8 +23,9 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     ``median_zscore`` reads the same runs without asking which set wins each unit. Between two
     answers of 6 runs (the default) with disjoint seeds, the sets with a median of 5 or more
     overlapped at a Jaccard of 0.84-0.90 on those data sets, where the sets carried in more
-    than half of the runs overlapped at 0.63-0.87 (:doc:`/benchmarks`): select
-    ``table[table.median_zscore >= 5]`` for the gene sets the data carry whatever the seed.
+    than half of the runs overlapped at 0.63-0.87 (:doc:`/benchmarks`). Those sets are the
+    consensus labels: each goes to the consensus program on which it scores highest
+    (``consensus_program``, ``consensus_unit``).
 
     Parameters
     ----------
@@ -35,9 +36,11 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     One row per gene set of the runs' labels, most often carried first (ties by name):
     ``gene_set``, ``runs`` (share of runs, the model included, in which some unit carries it),
     ``median_zscore`` (the median over runs of the set's largest z-score over the run's units,
-    whichever set wins those units; NaN where no run scored it),
-    ``consensus_programs`` (how many consensus programs have it as their consensus set: the
-    units that :func:`scsaliency.get.units` labels with it) and ``in_model`` (whether the
+    whichever set wins those units; NaN where no run scored it), ``median_zscore_trimmed``
+    (the same without the set's strongest gene; absent from results stored before it),
+    ``consensus_program`` (the consensus program, a cluster of ``tl.stability``, that carries
+    it, or -1), ``consensus_unit`` (the model's unit among that program's, which
+    :func:`scsaliency.get.units` labels with it, or -1) and ``in_model`` (whether the
     model's own units carry it, before any consensus), as stored in
     ``adata.uns[key]["stability"]["sets"]``.
     """

@@ -49,8 +49,11 @@ def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``, and
     ``"unstable"`` once :func:`scsaliency.tl.stability` found the unit's program in fewer than
     ``min_stability`` of its runs), ``label`` (e.g. ``"13: MARKERS_NK"``), ``stability`` and
-    ``stability_cosine`` (from :func:`scsaliency.tl.stability`; NaN until it ran), as stored in
-    ``uns[key]["units"]``; sorted by unit.
+    ``stability_cosine`` (from :func:`scsaliency.tl.stability`; NaN until it ran), and
+    ``consensus_set`` and ``consensus_sets`` (the sets its consensus program carries, the
+    strongest first and all of them joined by ``"; "``; empty without one), as stored in
+    ``uns[key]["units"]``; sorted by unit. With consensus labels, ``status`` and ``label``
+    follow the consensus set.
     """
     table = units_table(adata, key)
     if table is None:

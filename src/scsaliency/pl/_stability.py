@@ -33,10 +33,11 @@ def geneset_stability(
     runs (the model included) in which some unit carries it, most often carried first. A set
     near 1 does not depend on the seed, whichever unit carries it; a set at or left of the
     dashed line (half of the runs) was carried by chance of the seed, and the other plots grey
-    its name. Dark bars: sets that a consensus program carries (:func:`scsaliency.get.units`'
-    ``consensus_set``); a dot: the model's own units carry the set; bold names: a median
-    z-score over the runs of 5 or more (``median_zscore``, the sets that reproduced best
-    between answers with other seeds, :doc:`/benchmarks`). Read from
+    its name. Bold names: a median z-score over the runs of at least ``tl.stability``'s
+    ``min_zscore`` (5 by default; ``median_zscore``, the sets that reproduced best between
+    answers with other seeds, :doc:`/benchmarks`); dark bars: sets that a consensus program
+    carries (:func:`scsaliency.get.units`' ``consensus_sets``: each bold set, where a
+    consensus program holds it); a dot: the model's own units carry the set. Read from
     :func:`scsaliency.get.geneset_stability`.
 
     Parameters
@@ -74,7 +75,10 @@ def geneset_stability(
     else:
         fig = ax.figure
     y = np.arange(n)
-    consensus = table["consensus_programs"].to_numpy() > 0
+    if "consensus_program" in table:
+        consensus = table["consensus_program"].to_numpy() >= 0
+    else:  # results stored before one program per set: how many programs carried it
+        consensus = table["consensus_programs"].to_numpy() > 0
     colours = np.where(consensus, "C0", "#a6c8e6")
     ax.barh(y, table["runs"], color=colours, height=0.7)
     own = table["in_model"].to_numpy(dtype=bool)
@@ -82,8 +86,9 @@ def geneset_stability(
     ax.axvline(SEED_DEPENDENT, color="0.4", linestyle="--", linewidth=0.8)
     names = [clean_name(s, strip_prefix) for s in table["gene_set"]]
     ax.set_yticks(y, names, fontsize=7)
+    cut = float(adata.uns[key]["stability"]["params"].get("min_zscore", ROBUST_ZSCORE))
     strong = (
-        table["median_zscore"].to_numpy() >= ROBUST_ZSCORE
+        table["median_zscore"].to_numpy() >= cut
         if "median_zscore" in table
         else np.zeros(n, dtype=bool)
     )
@@ -95,7 +100,7 @@ def geneset_stability(
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(
         "share of runs in which some unit carries the set"
-        + (f" (bold: median z >= {ROBUST_ZSCORE:g})" if strong.any() else "")
+        + (f" (bold: median z >= {cut:g})" if strong.any() else "")
     )
     total = int(adata.uns[key]["stability"]["params"]["n_runs"]) + 1  # the model's run too
     ax.set_title(f"Gene sets carried across {total} runs (tl.stability)", fontsize=9)
