@@ -94,7 +94,7 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
 
 
 def test_set_table_from_runs():
-    from scsaliency.tl._stability import SetScores, _set_table
+    from scsaliency._consensus import SetScores, set_table
 
     sig = np.zeros((3, 2), dtype=bool)
     carried = [{"A", "B"}, {"A"}, {"A", "C"}, {"A"}]
@@ -105,19 +105,19 @@ def test_set_table_from_runs():
         SetScores(["A", "B", "C"], run, sig, frozenset(c), run - 1.0)
         for run, c in zip(z, carried, strict=True)
     ]
-    table = _set_table(labels)
+    table = set_table(labels)
     assert table["runs"].tolist() == [1.0, 0.25, 0.25]
     # median over runs of each set's largest z over units: A 6, 4, 8, 2; B 2 each; C 3, 3
     assert table["median_zscore"].tolist() == [5.0, 2.0, 3.0]
     assert table["median_zscore_trimmed"].tolist() == [4.0, 1.0, 2.0]
     assert table["in_model"].tolist() == [True, True, False]
-    untrimmed = _set_table([run._replace(zscore_trimmed=None) for run in labels])
+    untrimmed = set_table([run._replace(zscore_trimmed=None) for run in labels])
     assert "median_zscore_trimmed" not in untrimmed
 
 
 def test_a_set_held_up_by_one_gene_is_no_finding():
     """A random set whose z-score comes from one gene (a unit following its noise) is left out."""
-    from scsaliency.tl._stability import _strong
+    from scsaliency._consensus import strong_sets
 
     sets = pd.DataFrame(
         {
@@ -127,14 +127,14 @@ def test_a_set_held_up_by_one_gene_is_no_finding():
         },
         index=["real", "one gene", "every run", "weak"],
     )
-    assert _strong(sets, 5.0).tolist() == [True, False, True, False]
-    assert _strong(sets, 4.0).tolist() == [True, False, True, True]
+    assert strong_sets(sets, 5.0).tolist() == [True, False, True, False]
+    assert strong_sets(sets, 4.0).tolist() == [True, False, True, True]
     stored_before = sets.drop(columns="median_zscore_trimmed")
-    assert _strong(stored_before, 5.0).tolist() == [True, True, True, False]
+    assert strong_sets(stored_before, 5.0).tolist() == [True, True, True, False]
 
 
 def test_each_strong_set_goes_to_the_stable_program_where_it_scores_highest():
-    from scsaliency.tl._stability import _owners
+    from scsaliency._consensus import owners
 
     # clusters x sets: median z-scores over each cluster's programs
     profiles = np.array(
@@ -150,19 +150,19 @@ def test_each_strong_set_goes_to_the_stable_program_where_it_scores_highest():
     # E is strong, but not significant (median z >= 3) on any program that most runs hold,
     # unless some unit carried it in every run
     every = np.zeros(5, dtype=bool)
-    assert _owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, -1]
+    assert owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, -1]
     every[4] = True
-    assert _owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, 0]
-    assert _owners(profiles, np.zeros(4, dtype=bool), strong, every).tolist() == [-1] * 5
+    assert owners(profiles, eligible, strong, every).tolist() == [0, 3, 0, -1, 0]
+    assert owners(profiles, np.zeros(4, dtype=bool), strong, every).tolist() == [-1] * 5
 
 
 def test_a_program_lists_its_sets_strongest_first():
-    from scsaliency.tl._stability import _name_clusters
+    from scsaliency._consensus import name_clusters
 
     clusters = pd.DataFrame({"runs": [1.0, 1.0], "unit": [3, -1]}, index=["0", "1"])
     sets = pd.DataFrame(index=pd.Index(["A", "B", "C"], dtype=object))
     profiles = np.array([[6.0, 9.0, 7.0], [0.0, 0.0, 0.0]])
-    _name_clusters(clusters, sets, profiles, np.array([0, 0, -1]))
+    name_clusters(clusters, sets, profiles, np.array([0, 0, -1]))
     assert clusters["consensus_set"].tolist() == ["B", ""]
     assert clusters["consensus_sets"].tolist() == ["B; A", ""]
     assert clusters["consensus_zscore"].iloc[0] == 9.0
@@ -347,12 +347,12 @@ def test_max_epochs_bounds_each_run(planted, monkeypatch):
 
 def test_consensus_leaves_out_programs_that_no_run_repeats():
     """KMeans puts three unrepeated programs in one cluster: it is no consensus program."""
-    from scsaliency.tl._stability import SetScores, _consensus
+    from scsaliency._consensus import SetScores, consensus
 
     eye = np.eye(6)
     shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
     vectors = [np.stack([shared, eye[2 + r]]) for r in range(3)]
-    units, clusters, centres, _ = _consensus(vectors, None, 0.8, 0.5, 5.0, 0)
+    units, clusters, centres, _ = consensus(vectors, None, 0.8, 0.5, 5.0, 0)
     repeated = int(np.argmax(centres @ shared))
     assert clusters["runs"].iloc[repeated] == 1.0
     assert clusters["runs"].iloc[1 - repeated] == 0.0  # all three counted before
@@ -361,7 +361,7 @@ def test_consensus_leaves_out_programs_that_no_run_repeats():
     # with labels: the cluster without a consensus program carries nothing
     z = np.array([[8.0, 9.0], [1.0, 1.0]])  # S1 strongest on the unrepeated programs
     labels = [SetScores(["S1", "S2"], z, z > 5, frozenset({"S1"})) for _ in range(3)]
-    units, clusters, _, sets = _consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
+    units, clusters, _, sets = consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
     assert clusters["consensus_set"].tolist()[repeated] == "S1"
     assert clusters["consensus_set"].tolist()[1 - repeated] == ""
     assert sets["consensus_program"].tolist() == [repeated, -1]
@@ -370,19 +370,19 @@ def test_consensus_leaves_out_programs_that_no_run_repeats():
 
 def test_consensus_label_is_not_decided_by_one_outlying_run():
     """Two runs put S1 just above S2; one run scores S2 far higher: the median keeps S1."""
-    from scsaliency.tl._stability import SetScores, _consensus
+    from scsaliency._consensus import SetScores, consensus
 
     program = np.ones((1, 4)) / 2
     z = [np.array([[10.0], [9.0]]), np.array([[10.0], [9.0]]), np.array([[0.0], [30.0]])]
     labels = [SetScores(["S1", "S2"], zz, np.ones((2, 1), dtype=bool)) for zz in z]
-    units, clusters, _, _ = _consensus([program] * 3, labels, 0.8, 0.5, 5.0, 0)
+    units, clusters, _, _ = consensus([program] * 3, labels, 0.8, 0.5, 5.0, 0)
     assert clusters["consensus_set"].iloc[0] == "S1"  # the mean z-score named S2
     assert units["consensus_set"].iloc[0] == "S1"
 
 
 def test_a_unit_outside_its_clusters_consensus_takes_no_label():
     """The model's second unit is lumped with the other runs' shared program: not its label."""
-    from scsaliency.tl._stability import SetScores, _consensus
+    from scsaliency._consensus import SetScores, consensus
 
     eye = np.eye(6)
     shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
@@ -390,7 +390,7 @@ def test_a_unit_outside_its_clusters_consensus_takes_no_label():
     vectors = [np.stack([shared, eye[5]]), np.stack([shared, other]), np.stack([shared, other])]
     z = np.array([[8.0, 1.0], [1.0, 8.0]])  # S1 on the shared program, S2 on the other
     labels = [SetScores(["S1", "S2"], z, z > 5) for _ in range(3)]
-    units, clusters, centres, _ = _consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
+    units, clusters, centres, _ = consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
     lumped = int(np.argmax(centres @ other))
     assert clusters["consensus_set"].iloc[lumped] == "S2"  # the two runs' consensus
     assert units["consensus_set"].tolist() == ["S1", ""]  # the model's unit 1 was named S2
