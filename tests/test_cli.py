@@ -282,6 +282,8 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     assert f"; {every} gene sets carried by some unit in every run" in report
     strong = int((sets["median_zscore"] >= 5).sum())
     assert f"; {strong} gene sets with a median z-score of 5 or more over the runs" in report
+    owned = int((sets["consensus_unit"] >= 0).sum())
+    assert f"; {owned} gene sets carried by the model's units as consensus labels" in report
     assert "geneset_stability.csv" in report
     single = tmp_path / "single"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),

@@ -21,6 +21,7 @@ from ._results import (
     ROBUST_ZSCORE,
     SEED_DEPENDENT,
     impact_entry,
+    set_consensus_units,
     set_median_z,
     set_runs,
     shown_sets,
@@ -113,8 +114,14 @@ def _model_line(adata: AnnData) -> str:
             cut = float(sp.get("min_zscore", ROBUST_ZSCORE))
             model += (
                 f"; {int((median_z >= cut).sum())} gene sets with a median z-score of "
-                f"{cut:g} or more over the runs (the consensus labels, the sets that reproduce "
-                "best whatever the seed; median_zscore in geneset_stability.csv)"
+                f"{cut:g} or more over the runs (the sets that reproduce best whatever the seed, "
+                "median_zscore in geneset_stability.csv)"
+            )
+        owners = set_consensus_units(adata)
+        if owners is not None:
+            model += (
+                f"; {int((owners >= 0).sum())} gene sets carried by the model's units as "
+                "consensus labels (consensus_unit in geneset_stability.csv)"
             )
     return model
 

@@ -117,6 +117,15 @@ def set_median_z(adata: AnnData, key: str = "geneset_impact") -> pd.Series | Non
     return None if sets is None or "median_zscore" not in sets else sets["median_zscore"]
 
 
+def set_consensus_units(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
+    """Per gene set, the model's unit whose consensus program carries it (-1: none).
+
+    ``None`` as for :func:`set_runs`, and for results stored before labels by set.
+    """
+    sets = _set_stability(adata, key)
+    return None if sets is None or "consensus_unit" not in sets else sets["consensus_unit"]
+
+
 def _set_stability(adata: AnnData, key: str) -> pd.DataFrame | None:
     stab = _model_stability(adata, impact_entry(adata, key))
     return None if stab is None or "sets" not in stab else stab["sets"]
