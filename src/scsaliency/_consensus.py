@@ -71,13 +71,14 @@ def consensus(
     sets = None
     if labels is not None:
         sets = set_table(labels)
+        profiles = np.stack(profiles)
         owner = owners(
-            np.stack(profiles),
+            profiles,
             eligible=clusters["runs"].to_numpy() >= min_stability,
             strong=strong_sets(sets, min_zscore),
             every=sets["runs"].to_numpy() == 1.0,
         )
-        name_clusters(clusters, sets, np.stack(profiles), owner)
+        name_clusters(clusters, sets, profiles, owner)
         order = ["runs", "median_zscore", "median_zscore_trimmed", "consensus_program"]
         sets = sets[[c for c in order if c in sets] + ["consensus_unit", "in_model"]]
     units = []
@@ -103,7 +104,7 @@ def consensus(
 
 
 class SetScores(NamedTuple):
-    """One run's gene-set z-scores (sets x units), where they are significant, and its labels.
+    """One run's gene-set z-scores (sets x units) and its labels.
 
     ``carried``: the sets that the run's own units carry (each unit's best set when
     significant, as :func:`scsaliency.get.units` labels a single run); ``zscore_trimmed``: the
@@ -112,7 +113,6 @@ class SetScores(NamedTuple):
 
     names: list[str]
     zscore: np.ndarray
-    significant: np.ndarray
     carried: frozenset[str] = frozenset()
     zscore_trimmed: np.ndarray | None = None
 

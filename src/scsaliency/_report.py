@@ -18,12 +18,10 @@ from anndata import AnnData
 from . import _batches
 from ._labels import UNSTABLE, clean_name
 from ._results import (
-    ROBUST_ZSCORE,
     SEED_DEPENDENT,
     impact_entry,
-    set_consensus_units,
-    set_median_z,
-    set_runs,
+    min_zscore,
+    set_table,
     shown_sets,
     units_table,
 )
@@ -102,26 +100,25 @@ def _model_line(adata: AnnData) -> str:
             f"; stability and consensus labels over {int(sp['n_runs']) + 1} runs "
             f"(units below {float(sp['min_stability']):g} are unstable, see units.csv)"
         )
-        runs = set_runs(adata)
-        if runs is not None:
+        sets = set_table(adata)
+        if sets is not None:
+            runs = sets["runs"]
             model += (
                 f"; {int((runs == 1).sum())} gene sets carried by some unit in every run, "
                 f"{int(((runs > 0) & (runs <= SEED_DEPENDENT)).sum())} in half of them or fewer "
                 "(seed-dependent findings, see geneset_stability.csv)"
             )
-        median_z = set_median_z(adata)
-        if median_z is not None:
-            cut = float(sp.get("min_zscore", ROBUST_ZSCORE))
+        if sets is not None and "median_zscore" in sets:
+            cut = min_zscore(sp)
             model += (
-                f"; {int((median_z >= cut).sum())} gene sets with a median z-score of "
-                f"{cut:g} or more over the runs (the sets that reproduce best whatever the seed, "
-                "median_zscore in geneset_stability.csv)"
+                f"; {int((sets['median_zscore'] >= cut).sum())} gene sets with a median z-score "
+                f"of {cut:g} or more over the runs (the sets that reproduce best whatever the "
+                "seed, median_zscore in geneset_stability.csv)"
             )
-        owners = set_consensus_units(adata)
-        if owners is not None:
+        if sets is not None and "consensus_unit" in sets:
             model += (
-                f"; {int((owners >= 0).sum())} gene sets carried by the model's units as "
-                "consensus labels (consensus_unit in geneset_stability.csv)"
+                f"; {int((sets['consensus_unit'] >= 0).sum())} gene sets carried by the model's "
+                "units as consensus labels (consensus_unit in geneset_stability.csv)"
             )
     return model
 

@@ -104,31 +104,23 @@ def set_runs(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
     For the model behind the impact in ``uns[key]``; ``None`` until :func:`scsaliency.tl.stability`
     ran on it with gene sets.
     """
-    sets = _set_stability(adata, key)
+    sets = set_table(adata, key)
     return None if sets is None else sets["runs"]
 
 
-def set_median_z(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
-    """Per gene set, the median over ``tl.stability``'s runs of its largest z-score over units.
+def set_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
+    """``tl.stability``'s per-set table for the model behind the impact, ``None`` as above.
 
-    ``None`` as for :func:`set_runs`, and for results stored before the column existed.
+    Columns added since (``median_zscore``, ``consensus_unit``) are absent from results
+    stored before them.
     """
-    sets = _set_stability(adata, key)
-    return None if sets is None or "median_zscore" not in sets else sets["median_zscore"]
-
-
-def set_consensus_units(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
-    """Per gene set, the model's unit whose consensus program carries it (-1: none).
-
-    ``None`` as for :func:`set_runs`, and for results stored before labels by set.
-    """
-    sets = _set_stability(adata, key)
-    return None if sets is None or "consensus_unit" not in sets else sets["consensus_unit"]
-
-
-def _set_stability(adata: AnnData, key: str) -> pd.DataFrame | None:
     stab = _model_stability(adata, impact_entry(adata, key))
     return None if stab is None or "sets" not in stab else stab["sets"]
+
+
+def min_zscore(params: Mapping) -> float:
+    """``tl.stability``'s stored ``min_zscore`` (:data:`ROBUST_ZSCORE` for results before it)."""
+    return float(params.get("min_zscore", ROBUST_ZSCORE))
 
 
 def shown_sets(table: pd.DataFrame) -> pd.Series:

@@ -96,13 +96,12 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
 def test_set_table_from_runs():
     from scsaliency._consensus import SetScores, set_table
 
-    sig = np.zeros((3, 2), dtype=bool)
     carried = [{"A", "B"}, {"A"}, {"A", "C"}, {"A"}]
     # sets x units z-scores per run; set C has none in the last two runs (inactive units)
     z = [np.array([[top, 0.0], [1.0, 2.0], [3.0, np.nan]]) for top in (6.0, 4.0, 8.0, 2.0)]
     z[2][2] = z[3][2] = np.nan
     labels = [
-        SetScores(["A", "B", "C"], run, sig, frozenset(c), run - 1.0)
+        SetScores(["A", "B", "C"], run, frozenset(c), run - 1.0)
         for run, c in zip(z, carried, strict=True)
     ]
     table = set_table(labels)
@@ -360,7 +359,7 @@ def test_consensus_leaves_out_programs_that_no_run_repeats():
     np.testing.assert_allclose(centres[repeated], shared, atol=1e-6)
     # with labels: the cluster without a consensus program carries nothing
     z = np.array([[8.0, 9.0], [1.0, 1.0]])  # S1 strongest on the unrepeated programs
-    labels = [SetScores(["S1", "S2"], z, z > 5, frozenset({"S1"})) for _ in range(3)]
+    labels = [SetScores(["S1", "S2"], z, frozenset({"S1"})) for _ in range(3)]
     units, clusters, _, sets = consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
     assert clusters["consensus_set"].tolist()[repeated] == "S1"
     assert clusters["consensus_set"].tolist()[1 - repeated] == ""
@@ -374,7 +373,7 @@ def test_consensus_label_is_not_decided_by_one_outlying_run():
 
     program = np.ones((1, 4)) / 2
     z = [np.array([[10.0], [9.0]]), np.array([[10.0], [9.0]]), np.array([[0.0], [30.0]])]
-    labels = [SetScores(["S1", "S2"], zz, np.ones((2, 1), dtype=bool)) for zz in z]
+    labels = [SetScores(["S1", "S2"], zz) for zz in z]
     units, clusters, _, _ = consensus([program] * 3, labels, 0.8, 0.5, 5.0, 0)
     assert clusters["consensus_set"].iloc[0] == "S1"  # the mean z-score named S2
     assert units["consensus_set"].iloc[0] == "S1"
@@ -389,7 +388,7 @@ def test_a_unit_outside_its_clusters_consensus_takes_no_label():
     other = np.array([0, 0, 1.0, 0.1, 0, 0]) / np.hypot(1, 0.1)
     vectors = [np.stack([shared, eye[5]]), np.stack([shared, other]), np.stack([shared, other])]
     z = np.array([[8.0, 1.0], [1.0, 8.0]])  # S1 on the shared program, S2 on the other
-    labels = [SetScores(["S1", "S2"], z, z > 5) for _ in range(3)]
+    labels = [SetScores(["S1", "S2"], z) for _ in range(3)]
     units, clusters, centres, _ = consensus(vectors, labels, 0.8, 0.5, 5.0, 0)
     lumped = int(np.argmax(centres @ other))
     assert clusters["consensus_set"].iloc[lumped] == "S2"  # the two runs' consensus

@@ -9,7 +9,7 @@ from matplotlib.patches import Patch
 
 from .. import _validate
 from .._docs import doc_params
-from .._results import ROBUST_ZSCORE, SEED_DEPENDENT
+from .._results import SEED_DEPENDENT, min_zscore
 from ..get import geneset_stability as stability_table
 from ._utils import clean_name, finish, grey_seed_sets
 
@@ -86,7 +86,7 @@ def geneset_stability(
     ax.axvline(SEED_DEPENDENT, color="0.4", linestyle="--", linewidth=0.8)
     names = [clean_name(s, strip_prefix) for s in table["gene_set"]]
     ax.set_yticks(y, names, fontsize=7)
-    cut = float(adata.uns[key]["stability"]["params"].get("min_zscore", ROBUST_ZSCORE))
+    cut = min_zscore(adata.uns[key]["stability"]["params"])
     strong = (
         table["median_zscore"].to_numpy() >= cut
         if "median_zscore" in table

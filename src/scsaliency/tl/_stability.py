@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .. import _validate
 from .._consensus import SetScores, consensus
 from .._docs import doc_params
-from .._labels import CARRIES, significant
+from .._labels import CARRIES
 from .._matching import program_vectors
 from .._results import ROBUST_ZSCORE
 from .._stored import StoredModel
@@ -20,9 +20,6 @@ from ..genesets import GeneSetsLike, as_dict
 from ._geneset_impact import geneset_impact
 from ._ortho_ae import ortho_ae
 from ._saliency import saliency
-
-#: Adjusted p below which a run's unit carries a set (as ``tl.geneset_impact``'s default).
-ALPHA = 0.05
 
 #: Settings of ``tl.ortho_ae`` that a repeated run takes over from the stored model.
 _SETTINGS = (
@@ -229,17 +226,15 @@ def stability(
 
 
 def _labels(run: AnnData, sets: dict, device: str) -> SetScores:
-    """A run's gene-set z-scores per unit (whole-data saliency and impact), and significance."""
+    """A run's gene-set z-scores per unit (whole-data saliency and impact) and its labels."""
     saliency(run, device=device, progress=False)
     geneset_impact(run, sets, device=device, progress=False)
     e = run.uns["geneset_impact"]
-    sig = significant(e["padj"].to_numpy(), e["padj_trimmed"].to_numpy(), ALPHA)
     units = e["units"]
     carried = frozenset(units.loc[units["status"] == CARRIES, "gene_set"].astype(str))
     return SetScores(
         list(e["zscore"].index),
         e["zscore"].to_numpy(),
-        np.asarray(sig),
         carried,
         e["zscore_trimmed"].to_numpy(),
     )
