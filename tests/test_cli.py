@@ -275,15 +275,16 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     sets = pd.read_csv(out / "geneset_stability.csv")
     assert list(sets.columns) == [
         "gene_set", "runs", "median_zscore", "median_zscore_trimmed", "consensus_program",
-        "consensus_unit", "in_model",
+        "consensus_unit", "n_programs", "in_model",
     ]  # fmt: skip
     np.testing.assert_allclose(sets["runs"] * 3, np.round(sets["runs"] * 3))  # of 3 runs
     every = int((sets["runs"] == 1).sum())
     assert f"; {every} gene sets carried by some unit in every run" in report
     strong = int((sets["median_zscore"] >= 5).sum())
     assert f"; {strong} gene sets with a median z-score of 5 or more over the runs" in report
-    owned = int((sets["consensus_unit"] >= 0).sum())
-    assert f"; {owned} gene sets carried by the model's units as consensus labels" in report
+    owned = {s for v in units["consensus_sets"].dropna() for s in v.split("; ")}
+    assert f"; {len(owned)} gene sets carried by the model's units as consensus labels" in report
+    assert owned <= set(sets.loc[sets["consensus_program"] >= 0, "gene_set"])
     assert "geneset_stability.csv" in report
     single = tmp_path / "single"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),

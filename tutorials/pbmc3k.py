@@ -168,8 +168,9 @@ plt.show()
 # page). `ss.tl.stability` trains 5 more runs with other seeds, clusters the gene programs of all
 # 6 runs as cNMF does, and gives each unit its stability (the share of runs with a matching
 # program). A gene set that some unit carries in every run, or whose median z-score over the
-# runs is 5 or more, goes to the repeated program on which it scores highest: the consensus
-# labels, which a rerun reproduces (a program may carry several sets, `consensus_sets`). The
+# runs is 5 or more, goes to the repeated program on which it scores highest, and to a stable
+# second copy of that program when it is the copy's strongest set: the consensus labels, which a
+# rerun reproduces (a program may carry several sets, `consensus_sets`). The
 # command line does this by default. Unstable units keep their own set in the labels, greyed
 # and marked with `?`: read them as leads.
 

@@ -115,10 +115,12 @@ def _model_line(adata: AnnData) -> str:
                 f"of {cut:g} or more over the runs (the sets that reproduce best whatever the "
                 "seed, median_zscore in geneset_stability.csv)"
             )
-        if sets is not None and "consensus_unit" in sets:
+        named = m["stability"]["units"].get("consensus_sets")
+        if named is not None:
+            carried = {s for v in named.dropna() for s in str(v).split("; ") if s}
             model += (
-                f"; {int((sets['consensus_unit'] >= 0).sum())} gene sets carried by the model's "
-                "units as consensus labels (consensus_unit in geneset_stability.csv)"
+                f"; {len(carried)} gene sets carried by the model's units as consensus labels "
+                "(consensus_sets in units.csv)"
             )
     return model
 

@@ -67,7 +67,7 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
     sets = ss.get.geneset_stability(stable)
     assert list(sets.columns) == [
         "gene_set", "runs", "median_zscore", "median_zscore_trimmed", "consensus_program",
-        "consensus_unit", "in_model",
+        "consensus_unit", "n_programs", "in_model",
     ]  # fmt: skip
     named = stable.uns["synthetic"]["gene_sets"]["source"].unique()
     assert sorted(sets["gene_set"]) == sorted(named)
@@ -88,6 +88,7 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
     strong = (by_set["median_zscore"] >= 5) & (by_set["median_zscore_trimmed"] >= 3)
     strong |= by_set["runs"] == 1.0
     assert ((by_set["consensus_program"] >= 0) == strong).all()
+    assert ((by_set["n_programs"] >= 1) == strong).all()
     units = ss.get.units(stable).set_index("unit")
     for name, unit in by_set.loc[strong, "consensus_unit"].items():
         assert unit >= 0 and name in units.loc[unit, "consensus_sets"].split("; ")
@@ -168,6 +169,33 @@ def test_a_program_lists_its_sets_strongest_first():
     assert np.isnan(clusters["consensus_zscore"].iloc[1])
     assert sets["consensus_program"].tolist() == [0, 0, -1]
     assert sets["consensus_unit"].tolist() == [3, 3, -1]
+
+
+def test_a_stable_second_copy_also_carries_its_strongest_set():
+    """Two stable programs of one biology: the weaker also carries the set the other owns."""
+    from scsaliency._consensus import best_found, name_clusters
+
+    # clusters x sets (A, B, C); A is owned by cluster 0, B by cluster 2, C by nobody
+    profiles = np.array(
+        [
+            [9.0, 1.0, 8.0],
+            [4.5, 2.0, 9.0],  # a second copy of cluster 0's program: A is its best owned set
+            [1.0, 7.0, 0.0],
+            [3.5, 1.0, 0.0],  # A best, but not significant enough on this program
+            [6.0, 0.0, 0.0],  # A, but few runs hold this program
+        ]
+    )
+    eligible = np.array([True, True, True, True, False])
+    owner = np.array([0, 2, -1])
+    also = best_found(profiles, eligible, owner)
+    assert also.tolist() == [0, 0, 1, -1, -1]
+    clusters = pd.DataFrame({"runs": [1.0] * 5, "unit": [0, 1, 2, 3, 4]}, index=list("01234"))
+    sets = pd.DataFrame(index=pd.Index(["A", "B", "C"], dtype=object))
+    name_clusters(clusters, sets, profiles, owner, also)
+    assert clusters["consensus_sets"].tolist() == ["A", "A", "B", "", ""]
+    assert sets["consensus_program"].tolist() == [0, 2, -1]
+    assert sets["consensus_unit"].tolist() == [0, 2, -1]
+    assert sets["n_programs"].tolist() == [2, 1, 0]
 
 
 def test_geneset_stability_needs_labelled_runs(trained):

@@ -25,7 +25,8 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     overlapped at a Jaccard of 0.84-0.90 on those data sets, where the sets carried in more
     than half of the runs overlapped at 0.63-0.87 (:doc:`/benchmarks`). Those sets are the
     consensus labels: each goes to the consensus program on which it scores highest
-    (``consensus_program``, ``consensus_unit``).
+    (``consensus_program``, ``consensus_unit``), and to the stable programs that repeat that
+    program's biology, when it is their strongest set (``n_programs`` counts them all).
 
     Parameters
     ----------
@@ -39,8 +40,9 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     whichever set wins those units; NaN where no run scored it), ``median_zscore_trimmed``
     (the same without the set's strongest gene; absent from results stored before it),
     ``consensus_program`` (the consensus program, a cluster of ``tl.stability``, that carries
-    it, or -1), ``consensus_unit`` (the model's unit among that program's, which
-    :func:`scsaliency.get.units` labels with it, or -1) and ``in_model`` (whether the
+    it most strongly, or -1), ``consensus_unit`` (the model's unit among that program's, which
+    :func:`scsaliency.get.units` labels with it, or -1), ``n_programs`` (how many consensus
+    programs carry it; absent from results stored before it) and ``in_model`` (whether the
     model's own units carry it, before any consensus), as stored in
     ``adata.uns[key]["stability"]["sets"]``.
     """

@@ -79,11 +79,12 @@ def stability(
     strongest gene (not one gene's noise); each such set goes to the consensus program (a
     cluster in at least ``min_stability`` of the runs) on which its median z-score over the
     cluster's programs is highest, when at least 3 there or carried in every run: the consensus
-    labels, one program per set, and a program may carry several sets. A single run's labels
-    change with the seed for about half of its units; these consensus labels over 6 runs
-    reproduce far better (carried sets at a Jaccard of 0.78-0.91 between answers with disjoint
-    seeds on PBMC 3k, Paul15 and Kang 2018 over 8 splits of 12 runs, where a vote per cluster gave
-    0.58-0.83, :doc:`/benchmarks`).
+    labels, and a program may carry several sets. A stable program that repeats another's
+    biology (two complement programs) also carries the found set it is strongest on, at a median
+    z-score of at least 4 there. A single run's labels change with the seed for about half of its
+    units; these consensus labels over 6 runs reproduce far better (carried sets at a Jaccard of
+    0.78-0.91 between answers with disjoint seeds on PBMC 3k, Paul15 and Kang 2018 over 8 splits
+    of 12 runs, where a vote per cluster gave 0.58-0.83, :doc:`/benchmarks`).
 
     :func:`scsaliency.get.units` then shows each unit's ``stability``, ``consensus_set`` and
     ``consensus_sets``;
@@ -146,8 +147,9 @@ def stability(
     gene set: ``runs``, the share of runs, the model included, in which some unit carries the
     set as a single run's labels go; ``median_zscore``, the median over runs of the set's
     largest z-score over the run's units; ``median_zscore_trimmed``, the same without the set's
-    strongest gene; ``consensus_program``, the cluster that carries it or
-    -1; ``consensus_unit``, the model's unit in that cluster or -1; ``in_model``, whether the
+    strongest gene; ``consensus_program``, the cluster that carries it most strongly (owns
+    it) or -1; ``consensus_unit``, the model's unit in that cluster or -1; ``n_programs``, how
+    many clusters carry it (the owner and the second copies); ``in_model``, whether the
     model's own units carry it), ``"programs"`` (clusters x model genes: each cluster's
     consensus program, the square root of expected counts with rows of length 1) and
     ``"params"`` (``n_runs``, ``threshold``, ``max_epochs`` (of each run), ``min_stability``,
