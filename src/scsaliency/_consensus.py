@@ -209,7 +209,7 @@ def owners(
 #: Median z-score over a consensus program's programs at which it also carries its strongest
 #: found set when another program owns that set (:func:`best_found`). Over 8 splits of 12 runs
 #: (6 runs per answer), the labels kept between answers with 4: PBMC 3k 0.81, Paul15 0.60,
-#: Kang 2018 0.68; with owners only 0.82, 0.61, 0.54; with 3 0.77, 0.60, 0.66; with 5 0.80,
+#: Kang 2018 0.67; with owners only 0.82, 0.61, 0.54; with 3 0.77, 0.60, 0.66; with 5 0.80,
 #: 0.67, 0.54 (:doc:`/benchmarks`).
 ALSO_ZSCORE = 4.0
 
