@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
+from ._labels import SET_SEPARATOR
 from ._matching import unit_rows
 
 
@@ -232,7 +233,7 @@ def name_clusters(
     sets: pd.DataFrame,
     profiles: np.ndarray,
     owner: np.ndarray,
-    also: np.ndarray | None = None,
+    also: np.ndarray,
 ) -> None:
     """Write the sets each cluster carries into ``clusters`` and ``sets`` (in place).
 
@@ -240,7 +241,6 @@ def name_clusters(
     (:func:`best_found`, -1 for none); ``sets["n_programs"]`` counts the clusters carrying each.
     """
     names = np.asarray(sets.index, dtype=object)
-    also = np.full(len(clusters), -1) if also is None else also
     carried = np.zeros(len(names), dtype=np.int64)
     first, every, zscore = [], [], []
     for c in range(len(clusters)):
@@ -250,7 +250,7 @@ def name_clusters(
         carried[mine] += 1
         mine = mine[np.argsort(-profiles[c, mine], kind="stable")]
         first.append(names[mine[0]] if len(mine) else "")
-        every.append("; ".join(names[mine]))
+        every.append(SET_SEPARATOR.join(names[mine]))
         zscore.append(float(profiles[c, mine[0]]) if len(mine) else np.nan)
     clusters["consensus_set"] = first
     clusters["consensus_sets"] = every

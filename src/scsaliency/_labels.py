@@ -15,6 +15,15 @@ import pandas as pd
 CARRIES, NO_SET, INACTIVE = "carries a set", "no significant set", "inactive"
 UNSTABLE = "unstable"
 _PREFIXES = ("HALLMARK_", "DMAP_", "MARKERS_")
+#: Between the gene sets of one ``consensus_sets`` entry (``tl.stability``), strongest first.
+SET_SEPARATOR = "; "
+
+
+def split_sets(joined) -> list[str]:
+    """The gene sets of a ``consensus_sets`` entry, strongest first (none for ``""`` or NaN)."""
+    if not isinstance(joined, str):
+        return []
+    return [s for s in joined.split(SET_SEPARATOR) if s]
 
 
 def clean_name(name: str, strip_prefix: bool = True) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from anndata import AnnData
 
 from . import _batches
-from ._labels import UNSTABLE, clean_name
+from ._labels import UNSTABLE, clean_name, split_sets
 from ._results import (
     SEED_DEPENDENT,
     impact_entry,
@@ -117,7 +117,7 @@ def _model_line(adata: AnnData) -> str:
             )
         named = m["stability"]["units"].get("consensus_sets")
         if named is not None:
-            carried = {s for v in named.dropna() for s in str(v).split("; ") if s}
+            carried = {s for v in named for s in split_sets(v)}
             model += (
                 f"; {len(carried)} gene sets carried by the model's units as consensus labels "
                 "(consensus_sets in units.csv)"
@@ -152,7 +152,7 @@ def _carried_units(adata: AnnData) -> str:
     for unit, r in carried.loc[order].iterrows():
         name = clean_name(shown[unit])
         # a consensus program may carry several sets: the others, weaker, after the first
-        also = [x for x in str(r["consensus_sets"]).split("; ") if x and x != shown[unit]]
+        also = [x for x in split_sets(r["consensus_sets"]) if x != shown[unit]]
         name += f" (also {', '.join(clean_name(x) for x in also)})" if also else ""
         name += " (unstable)" if r["status"] == UNSTABLE else ""
         # the runner-up: the unit's best other set in this run

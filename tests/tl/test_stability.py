@@ -162,7 +162,7 @@ def test_a_program_lists_its_sets_strongest_first():
     clusters = pd.DataFrame({"runs": [1.0, 1.0], "unit": [3, -1]}, index=["0", "1"])
     sets = pd.DataFrame(index=pd.Index(["A", "B", "C"], dtype=object))
     profiles = np.array([[6.0, 9.0, 7.0], [0.0, 0.0, 0.0]])
-    name_clusters(clusters, sets, profiles, np.array([0, 0, -1]))
+    name_clusters(clusters, sets, profiles, np.array([0, 0, -1]), also=np.array([-1, -1]))
     assert clusters["consensus_set"].tolist() == ["B", ""]
     assert clusters["consensus_sets"].tolist() == ["B; A", ""]
     assert clusters["consensus_zscore"].iloc[0] == 9.0
