@@ -48,16 +48,20 @@ def test_cli_end_to_end(tmp_path):
     ):
         assert (out / f).stat().st_size > 0, f
     a = ad.read_h5ad(out / "adata.h5ad")
-    assert a.obsm["X_ortho_ae"].shape == (2638, 8)
+    assert a.obsm["X_ortho_ae"].shape[0] == 2638
     # the UMAP's neighbour graph is built on the square root of the units
     np.testing.assert_allclose(a.obsm["X_ortho_ae_sqrt"], np.sqrt(a.obsm["X_ortho_ae"]))
     assert a.uns["ortho_ae_neighbors"]["params"]["use_rep"] == "X_ortho_ae_sqrt"
     assert {"ortho_ae", "saliency", "geneset_impact"} <= set(a.uns)
     assert a.uns["saliency"]["params"]["method"] == "guided_x_input"
     assert a.uns["ortho_ae"]["params"]["decoder"] == "additive"
-    # consensus labels by default: tl.stability with 5 more runs
-    assert a.uns["ortho_ae"]["stability"]["params"]["n_runs"] == 5
-    assert pd.read_csv(out / "units.csv")["stability"].notna().all()
+    # the consensus model of 6 runs by default: every unit came back in at least half of them
+    consensus = a.uns["ortho_ae"]["consensus"]
+    assert consensus["params"]["n_runs"] == 6
+    assert a.obsm["X_ortho_ae"].shape[1] == len(consensus["units"])
+    units = pd.read_csv(out / "units.csv")
+    assert (units["stability"] >= 0.5).all() and "unstable" not in set(units["status"])
+    assert "the consensus of 6 runs with other seeds" in (out / "report.html").read_text()
     diff = pd.read_csv(out / "impact_diff.csv")
     assert set(diff["group1"]) == set(a.obs["cell_type"].cat.categories)
     report = (out / "report.html").read_text()
@@ -82,6 +86,7 @@ def test_cli_end_to_end(tmp_path):
                 "lr": None,
                 "program_lr": 1.0,
                 "tol": 1e-3,
+                "n_runs": 6,
             },
         ),
         (
@@ -90,9 +95,10 @@ def test_cli_end_to_end(tmp_path):
         ),
         (
             ["--decoder", "mlp", "--no-library-size", "--no-center-input"],
-            {"decoder": "mlp", "center_input": False, "library_size": False},
+            {"decoder": "mlp", "center_input": False, "library_size": False, "n_runs": 1},
         ),
         (["--center-input"], {"center_input": True}),
+        (["--runs", "1"], {"n_runs": 1}),
     ],
 )
 def test_cli_model_flags_reach_ortho_ae(flags, expected, tmp_path, monkeypatch, capsys):
@@ -198,7 +204,7 @@ def test_cli_sample_key(tmp_path):
     out = tmp_path / "o"
     base = ["run", data, "--gene-sets", gmt, "--genes", "all", "--groupby", "group"]
     rc = main([*base, "--sample-key", "sample", "--out", str(out), "--n-latent", "4",
-               "--max-epochs", "5", "--quiet"])  # fmt: skip
+               "--max-epochs", "5", "--runs", "1", "--quiet"])  # fmt: skip
     assert rc == 0
     diff = pd.read_csv(out / "impact_diff.csv")
     assert set(diff["test"]) == {"samples, paired t-test on pseudobulks"}
@@ -213,7 +219,7 @@ def test_cli_batch_key_aligns_the_umap(tmp_path):
     data, gmt = _write_cli_input(tmp_path)
     out = tmp_path / "o"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--batch-key", "sample",
-               "--out", str(out), "--n-latent", "4", "--max-epochs", "5", "--stability", "0",
+               "--out", str(out), "--n-latent", "4", "--max-epochs", "5", "--runs", "1",
                "--quiet"])  # fmt: skip
     assert rc == 0
     result = ad.read_h5ad(out / "adata.h5ad")
@@ -265,7 +271,8 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     data, gmt = _write_cli_input(tmp_path)
     out = tmp_path / "o"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(out),
-               "--n-latent", "4", "--max-epochs", "5", "--stability", "2", "--quiet"])  # fmt: skip
+               "--n-latent", "4", "--max-epochs", "5", "--runs", "1", "--stability", "2",
+               "--quiet"])  # fmt: skip
     assert rc == 0
     units = pd.read_csv(out / "units.csv")
     assert units["stability"].between(0, 1).all()
@@ -288,17 +295,24 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
     assert "geneset_stability.csv" in report
     single = tmp_path / "single"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(single),
-               "--n-latent", "4", "--max-epochs", "5", "--stability", "0", "--quiet"])  # fmt: skip
+               "--n-latent", "4", "--max-epochs", "5", "--runs", "1", "--quiet"])  # fmt: skip
     assert rc == 0
     assert "stability" not in ad.read_h5ad(single / "adata.h5ad").uns["ortho_ae"]
     assert pd.read_csv(single / "units.csv")["stability"].isna().all()
     assert not (single / "geneset_stability.csv").exists()
-    # the paper's decoder has no gene programs to compare: no repeated runs unless asked
+    assert "consensus" not in ad.read_h5ad(single / "adata.h5ad").uns["ortho_ae"]
+    # the paper's decoder has no gene programs to compare: a single run by default
     mlp = tmp_path / "mlp"
     rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(mlp),
                "--n-latent", "4", "--max-epochs", "5", "--decoder", "mlp", "--quiet"])  # fmt: skip
     assert rc == 0
     assert "stability" not in ad.read_h5ad(mlp / "adata.h5ad").uns["ortho_ae"]
+    assert "consensus" not in ad.read_h5ad(mlp / "adata.h5ad").uns["ortho_ae"]
+    # a consensus model's units already carry their share of runs: --stability says so
+    rc = main(["run", data, "--gene-sets", gmt, "--genes", "all", "--out", str(mlp),
+               "--n-latent", "4", "--max-epochs", "5", "--runs", "2", "--stability", "2",
+               "--quiet"])  # fmt: skip
+    assert rc == 2
 
 
 @pytest.mark.skipif(not _have("kang18"), reason="Kang 2018 file not in data dir")

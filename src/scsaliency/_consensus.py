@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
 from sklearn.cluster import KMeans
 
 from ._labels import SET_SEPARATOR
@@ -20,6 +22,65 @@ from ._matching import unit_rows
 def median_direction(programs: np.ndarray) -> np.ndarray:
     """The median of programs (rows), scaled to length 1."""
     return unit_rows(np.median(programs, axis=0)[None])[0]
+
+
+class ProgramClusters(NamedTuple):
+    """The programs of repeated runs, grouped into the programs that come back.
+
+    ``kept``: the clusters holding programs of at least ``min_share`` of the runs, most
+    reproduced first; ``runs``: per kept cluster, the share of runs with a program in it;
+    ``cosine``: the median cosine of its programs to its median; ``members``: per kept
+    cluster, the (run, unit) pairs in it; ``n_clusters``: clusters of any size.
+    """
+
+    runs: np.ndarray
+    cosine: np.ndarray
+    members: list[np.ndarray]
+    n_clusters: int
+
+
+def cluster_programs(
+    vectors: list[np.ndarray], threshold: float, min_share: float
+) -> ProgramClusters:
+    """Group the runs' programs (rows of length 1) into programs that come back across runs.
+
+    Average-linkage clustering on the cosine distance, cut at ``1 - threshold``: programs in
+    one cluster are on average closer than ``threshold`` cosine to each other, so that the
+    number of clusters is what the runs say rather than a number asked for. A cluster's share
+    of runs is how many runs have a program in it; clusters below ``min_share`` are seed
+    noise and left out. Deterministic (no random start), independent of the order of the runs.
+
+    Returns
+    -------
+    :class:`ProgramClusters`, the kept clusters ordered by share of runs, then by tightness.
+    ``members[k]`` holds rows ``(run, unit)``.
+    """
+    n_runs = len(vectors)
+    pooled = np.concatenate(vectors).astype(np.float64)
+    run_of = np.concatenate([np.full(len(v), r) for r, v in enumerate(vectors)])
+    unit_of = np.concatenate([np.arange(len(v)) for v in vectors])
+    live = np.linalg.norm(pooled, axis=1) > 0
+    if live.sum() < 2:
+        empty = np.zeros(0)
+        return ProgramClusters(empty, empty, [], int(live.sum()))
+    idx = np.flatnonzero(live)
+    dist = np.clip(pdist(pooled[idx], metric="cosine"), 0.0, 2.0)
+    labels = fcluster(linkage(dist, method="average"), t=1.0 - threshold, criterion="distance")
+    found = []
+    for c in np.unique(labels):
+        members = idx[labels == c]
+        share = len(np.unique(run_of[members])) / n_runs
+        centre = median_direction(pooled[members])
+        cos = float(np.median(pooled[members] @ centre))
+        if share >= min_share - 1e-12:
+            found.append((share, cos, np.stack([run_of[members], unit_of[members]], axis=1)))
+    found.sort(key=lambda f: (-f[0], -f[1]))
+    return ProgramClusters(
+        np.asarray([f[0] for f in found], dtype=np.float64),
+        np.asarray([f[1] for f in found], dtype=np.float64),
+        [f[2] for f in found],
+        int(len(np.unique(labels))),
+    )
 
 
 def consensus(

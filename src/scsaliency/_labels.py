@@ -15,6 +15,14 @@ import pandas as pd
 CARRIES, NO_SET, INACTIVE = "carries a set", "no significant set", "inactive"
 UNSTABLE = "unstable"
 _PREFIXES = ("HALLMARK_", "DMAP_", "MARKERS_")
+#: A unit's second (third) best set is shown beside its best one, as a near-tie, when it is
+#: carried too (significant as the best is) and its score is at least this share of the best's:
+#: overlapping sets (interferon alpha and gamma response) then do not flip with a threshold.
+TIE_RATIO = 0.8
+#: Most sets one unit's label names.
+MAX_TIED = 3
+#: Between the tied sets of a unit's ``gene_sets`` and label.
+TIE_SEPARATOR = " / "
 #: Between the gene sets of one ``consensus_sets`` entry (``tl.stability``), strongest first.
 SET_SEPARATOR = "; "
 
@@ -88,15 +96,17 @@ def unit_table(
     Returns
     -------
     Indexed by unit (``"0"``, ``"1"``, ...), columns: ``gene_set`` (highest score on the unit;
-    ``""`` for inactive units),
+    ``""`` for inactive units), ``gene_sets`` (for a unit that carries a set: the set and its
+    near-ties, sets carried too with at least :data:`TIE_RATIO` of its score, joined by
+    ``" / "``; ``""`` otherwise),
     ``score`` (that score: z-score, or standardised impact without a null), ``zscore``,
     ``padj``, ``padj_trimmed`` (NaN when not given), ``impact``, ``second_set`` and
     ``margin`` (score minus the second set's),
     ``share`` (the positive part of the set's score on this unit over its sum across active
     units: 1 when no other unit carries the set), ``owner`` (whether this unit is the set's
     highest-scoring unit), ``status`` (``"carries a set"``, ``"no significant set"``,
-    ``"inactive"``) and ``label`` (``"13: MARKERS_NK"``, ``"13: no significant set"``,
-    ``"13: inactive"``).
+    ``"inactive"``) and ``label`` (``"13: MARKERS_NK"``, ``"4: A / B"`` for a near-tie,
+    ``"13: no significant set"``, ``"13: inactive"``).
     """
     units = [str(u) for u in impact.columns]
     dead = set(map(str, inactive))
@@ -124,10 +134,23 @@ def unit_table(
             status = CARRIES
         else:
             status = NO_SET
+        tied = [sets[best]]
+        if status == CARRIES and col[best] > 0:
+            for i in order[1:MAX_TIED]:
+                if not (np.isfinite(col[i]) and col[i] >= TIE_RATIO * col[best]):
+                    break
+                if padj is not None and not significant(
+                    padj.iloc[i, j],
+                    None if padj_trimmed is None else padj_trimmed.iloc[i, j],
+                    alpha,
+                ):
+                    break
+                tied.append(sets[i])
         rows.append(
             {
                 "unit": u,
                 "gene_set": sets[best] if usable else "",
+                "gene_sets": TIE_SEPARATOR.join(tied) if status == CARRIES else "",
                 "score": float(col[best]) if usable else np.nan,
                 "zscore": float(zscore.iloc[best, j]) if usable and zscore is not None else np.nan,
                 "padj": p if usable else np.nan,
@@ -140,7 +163,9 @@ def unit_table(
                 "share": float(pos[best, j] / total[best]) if usable and total[best] > 0 else 0.0,
                 "owner": bool(usable and owner_of_set[best] == j),
                 "status": status,
-                "label": f"{u}: {sets[best]}" if status == CARRIES else f"{u}: {status}",
+                "label": f"{u}: {TIE_SEPARATOR.join(tied)}"
+                if status == CARRIES
+                else f"{u}: {status}",
             }
         )
     table = pd.DataFrame(rows).set_index("unit")

@@ -16,7 +16,7 @@ import pandas as pd
 from anndata import AnnData
 
 from . import _batches
-from ._labels import UNSTABLE, clean_name, split_sets
+from ._labels import TIE_SEPARATOR, UNSTABLE, clean_name, split_sets
 from ._results import (
     SEED_DEPENDENT,
     impact_entry,
@@ -94,6 +94,14 @@ def _model_line(adata: AnnData) -> str:
         )
         if "ortho_ae_aligned" in adata.uns:
             model += ", the UMAP's graph built on the units aligned across them (tl.align)"
+    if "consensus" in m:
+        cp = m["consensus"]["params"]
+        model += (
+            f"; the consensus of {int(cp['n_runs'])} runs with other seeds: its "
+            f"{int(m['params']['n_latent'])} units are the programs that came back in at least "
+            f"{float(cp['min_share']):.0%} of the runs (of {int(cp['n_latent_runs'])} units "
+            "each), their activities refitted (stability in units.csv: the share of runs)"
+        )
     if "stability" in m:
         sp = m["stability"]["params"]
         model += (
@@ -136,6 +144,7 @@ def _carried_units(adata: AnnData) -> str:
         return "<tr><td>no units table: run tl.geneset_impact again</td></tr>"
     shown = shown_sets(table)
     carried = table[shown != ""]
+    first = shown.str.split(TIE_SEPARATOR).str[0]  # the strongest of near-tied sets
     has_stability = carried["stability"].notna().any()
     head = "<tr><th>unit</th><th>gene set</th><th>z</th><th>padj</th><th>runner-up</th>"
     head += "<th>stability</th></tr>" if has_stability else "</tr>"
@@ -143,20 +152,20 @@ def _carried_units(adata: AnnData) -> str:
     e = impact_entry(adata)
     z, padj = (
         pd.Series(
-            [e[k].loc[shown[u], u] if k in e else np.nan for u in carried.index], carried.index
+            [e[k].loc[first[u], u] if k in e else np.nan for u in carried.index], carried.index
         )
         for k in ("zscore", "padj")
     )
     rows = ""
     order = z.fillna(carried["score"]).sort_values(ascending=False).index  # score: no null
     for unit, r in carried.loc[order].iterrows():
-        name = clean_name(shown[unit])
+        name = TIE_SEPARATOR.join(clean_name(x) for x in shown[unit].split(TIE_SEPARATOR))
         # a consensus program may carry several sets: the others, weaker, after the first
-        also = [x for x in split_sets(r["consensus_sets"]) if x != shown[unit]]
+        also = [x for x in split_sets(r["consensus_sets"]) if x != first[unit]]
         name += f" (also {', '.join(clean_name(x) for x in also)})" if also else ""
         name += " (unstable)" if r["status"] == UNSTABLE else ""
         # the runner-up: the unit's best other set in this run
-        other = r["second_set"] if shown[unit] == r["gene_set"] else r["gene_set"]
+        other = r["second_set"] if first[unit] == r["gene_set"] else r["gene_set"]
         rows += (
             f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{z[unit]:.2f}</td>"
             f"<td>{padj[unit]:.2g}</td><td>{html.escape(clean_name(other))}</td>"

@@ -66,6 +66,15 @@ def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | N
     table["stability_cosine"] = np.nan
     table["consensus_set"] = ""
     table["consensus_sets"] = ""
+    if "gene_sets" not in table:  # stored before near-ties were shown: the best set alone
+        table["gene_sets"] = table["gene_set"].where(table["status"] == CARRIES, "")
+    model = _model_of(adata, e)
+    if model is not None and "consensus" in model:
+        # a consensus model: each unit is a program that came back in this share of the runs
+        units = model["consensus"]["units"]
+        table["stability"] = units["runs"].reindex(table.index).to_numpy()
+        table["stability_cosine"] = units["cosine"].reindex(table.index).to_numpy()
+        return table
     stab = _model_stability(adata, e)
     if stab is None:
         return table
@@ -124,7 +133,9 @@ def min_zscore(params: Mapping) -> float:
 
 
 def shown_sets(table: pd.DataFrame) -> pd.Series:
-    """Per unit of a :func:`units_table`, the set its label names, ``""`` for none.
+    """Per unit of a :func:`units_table`, the set(s) its label names, ``""`` for none.
+
+    Near-ties (``gene_sets``) are named together, joined by ``" / "``.
 
     A unit names its set (the consensus set when there is one) when it carries it, or carried
     it before :func:`scsaliency.tl.stability` marked the unit unstable. The one rule behind the
@@ -134,15 +145,22 @@ def shown_sets(table: pd.DataFrame) -> pd.Series:
     unstable_with_set = (table["status"] == UNSTABLE) & (table["label"] != units + f": {UNSTABLE}")
     named = (table["status"] == CARRIES) | unstable_with_set
     consensus = table["consensus_set"]
-    return consensus.where(consensus != "", table["gene_set"]).where(named, "")
+    own = table["gene_sets"].where(table["gene_sets"] != "", table["gene_set"])
+    return consensus.where(consensus != "", own).where(named, "")
 
 
-def _model_stability(adata: AnnData, e: Mapping) -> Mapping | None:
-    """``tl.stability``'s result for the model behind an impact, if any."""
+def _model_of(adata: AnnData, e: Mapping) -> Mapping | None:
+    """The stored model behind an impact, if any."""
     saliency = adata.uns.get(e.get("params", {}).get("saliency_key", "saliency"))
     if not isinstance(saliency, Mapping):
         return None
     model = adata.uns.get(saliency.get("params", {}).get("model_key", "ortho_ae"))
-    if not isinstance(model, Mapping) or "stability" not in model:
+    return model if isinstance(model, Mapping) else None
+
+
+def _model_stability(adata: AnnData, e: Mapping) -> Mapping | None:
+    """``tl.stability``'s result for the model behind an impact, if any."""
+    model = _model_of(adata, e)
+    if model is None or "stability" not in model:
         return None
     return model["stability"]

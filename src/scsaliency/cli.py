@@ -12,9 +12,8 @@ from anndata import AnnData
 from .nn.gradients import METHODS
 from .nn.network import DECODERS
 
-#: Repeated runs of ``--stability`` when not given: consensus of 6 runs, as benchmarks/stability.py
-#: measures (labels kept 0.82 between independent answers on PBMC 3k, single runs 0.46).
-DEFAULT_STABILITY = 5
+#: Runs of the consensus model when ``--runs`` is not given (``tl.ortho_ae(n_runs=...)``).
+DEFAULT_RUNS = 6
 
 
 class CLIError(Exception):
@@ -258,6 +257,7 @@ def _explain(
             program_lr=args.program_lr,
             tol=args.tol,
             batch_key=args.batch_key or None,
+            n_runs=_n_runs(args),
             progress=progress,
         )
     else:
@@ -279,18 +279,26 @@ def _explain(
             f"every one of the model's {e['impact'].shape[1]} units is inactive (no gene drives "
             "it), so there is nothing to explain; train longer (--max-epochs) or on more genes."
         )
-    n_runs = args.stability
-    if n_runs is None:  # consensus labels by default, where a model with programs was trained
-        trained_here = args.reference is None and args.decoder == "additive"
-        n_runs = DEFAULT_STABILITY if trained_here else 0
-    if n_runs:
+    if args.stability:
         if args.reference is not None:
             raise ValueError(
                 "--stability retrains the model, which --reference does not train; "
                 "leave --stability out (or 0) with --reference."
             )
-        tl.stability(adata, sets, n_runs=n_runs, random_state=args.seed, progress=progress)
+        if "consensus" in adata.uns["ortho_ae"]:
+            raise ValueError(
+                "--stability measures a single run's units; the consensus model (--runs) "
+                "already stores each unit's share of runs. Add --runs 1 to measure a single run."
+            )
+        tl.stability(adata, sets, n_runs=args.stability, random_state=args.seed, progress=progress)
     return mask
+
+
+def _n_runs(args: argparse.Namespace) -> int:
+    """``--runs``, or its default: the consensus model where programs are trained."""
+    if args.runs is not None:
+        return args.runs
+    return DEFAULT_RUNS if args.decoder == "additive" else 1
 
 
 def _figures(adata: AnnData, groupby: str | None, out: Path) -> dict[str, str]:
@@ -477,16 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--max-epochs", type=int, default=300, help="upper bound on training epochs")
     r.add_argument(
-        "--stability",
+        "--runs",
         type=int,
         default=None,
         metavar="N",
-        help="train N more runs with other seeds and give each unit its stability and "
-        "consensus label (tl.stability; units.csv and the report carry them, and "
-        "geneset_stability.csv the share of runs carrying each set and its median z; "
-        "N+1 times the "
-        f"training time). Default {DEFAULT_STABILITY} (none with --reference or --decoder "
-        "mlp); 0: a single run, whose labels change with the seed for about half of its units",
+        help="train N runs with other seeds and keep, as the model's units, the gene programs "
+        "that come back in at least half of them, their activities refitted (the consensus "
+        f"model, tl.ortho_ae(n_runs=N); about N+1 times a run's training). Default "
+        f"{DEFAULT_RUNS} (1 with --decoder mlp, which has no programs); 1: a single run, fast "
+        "but seed-dependent (its units' programs and labels change with the seed)",
+    )
+    r.add_argument(
+        "--stability",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --runs 1: train N more runs and measure how often each unit of the single "
+        "run comes back (tl.stability; units.csv, geneset_stability.csv); default 0",
     )
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -38,6 +38,33 @@ def test_unit_table_columns_labels_and_status():
     assert t.loc["2", "owner"] and not t.loc["1", "owner"]
 
 
+def test_near_ties_are_shown_together_not_flipped_by_a_threshold():
+    """Overlapping sets within TIE_RATIO of the best, carried too, share the label; a set
+    not carried (not significant without its strongest gene) or far behind does not."""
+    from scsaliency._labels import TIE_RATIO
+
+    idx, cols = ["IFN_ALPHA", "IFN_GAMMA", "ONE_GENE", "FAR"], ["0", "1"]
+    z = pd.DataFrame(
+        [[10.0, 10.0], [10.0 * TIE_RATIO + 0.1, 9.0], [9.5, 3.0], [3.0, 10.0 * TIE_RATIO - 0.1]],
+        index=idx,
+        columns=cols,
+    )
+    padj = pd.DataFrame(np.full((4, 2), 1e-6), index=idx, columns=cols)
+    trimmed = padj.copy()
+    trimmed.loc["ONE_GENE"] = 0.5
+    impact = pd.DataFrame(np.ones((4, 2)), index=idx, columns=cols)
+    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    # unit 0: ONE_GENE ranks second but is not carried, so the tie stops there
+    assert t.loc["0", "gene_sets"] == "IFN_ALPHA"
+    assert t.loc["1", "gene_sets"] == "IFN_ALPHA / IFN_GAMMA"
+    assert t.loc["1", "label"] == "1: IFN_ALPHA / IFN_GAMMA"
+    assert t.loc["1", "gene_set"] == "IFN_ALPHA"  # the strongest stays the unit's set
+    z.loc["IFN_GAMMA", "0"] = 10.0 * TIE_RATIO - 0.1
+    z.loc["ONE_GENE", "0"] = 0.0
+    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    assert t.loc["0", "gene_sets"] == "IFN_ALPHA"
+
+
 def test_unit_table_needs_the_set_without_its_strongest_gene_too():
     idx, cols = ["A", "B"], ["0", "1"]
     z = pd.DataFrame([[9.0, 8.0], [0.1, 0.2]], index=idx, columns=cols)

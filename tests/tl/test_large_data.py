@@ -93,3 +93,25 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert nmi_ddp > nmi_single - 0.1
     best_single = single.uns["ortho_ae"]["history"]["val_loss"].min()
     assert abs(info[0]["best_val"] - best_single) / best_single < 0.05
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test on Linux only")
+def test_consensus_runs_shared_out_over_processes_give_the_one_process_answer(tmp_path):
+    """Under a process group each process trains its share of the runs; the model is the one
+    that a single process (with the same thread count) builds, bit for bit."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    worker = str(ROOT / "tests" / "consensus_worker.py")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    ddp, one = tmp_path / "ddp", tmp_path / "one"
+    ddp.mkdir(), one.mkdir()
+    for cmd in (
+        [*torchrun, "--nproc_per_node=2", worker, str(ddp)],
+        [sys.executable, worker, str(one)],
+    ):
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    z = np.load(one / "z0.npy")
+    for rank in (0, 1):
+        np.testing.assert_array_equal(np.load(ddp / f"z{rank}.npy"), z)
+        np.testing.assert_array_equal(np.load(ddp / f"p{rank}.npy"), np.load(one / "p0.npy"))

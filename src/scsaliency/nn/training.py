@@ -70,9 +70,11 @@ def _make_optimizer(
     its step (:class:`~scsaliency.nn.step.GraphStep`).
     """
     lr = cfg.lr or default_lr(cfg.optimizer, module.decoder_kind)
+    # frozen parameters (a consensus model's programs) stay out of the optimiser
+    decoder = [p for p in module.decoder.parameters() if p.requires_grad]
     groups = [
         {"params": list(module.encoder.parameters()), "lr": lr},
-        {"params": list(module.decoder.parameters()), "lr": lr * cfg.decoder_lr_scale},
+        {"params": decoder, "lr": lr * cfg.decoder_lr_scale},
     ]
     if module.n_batch:  # the batches' encoder bias and rate factor, at the encoder's rate
         groups.append({"params": [module.batch_hidden, module.batch_log], "lr": lr})

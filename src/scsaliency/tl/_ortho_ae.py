@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from tqdm.auto import tqdm
 
 from .. import _batches, _validate
+from .._consensus import cluster_programs, median_direction
 from .._docs import doc_params
+from .._matching import unit_rows
 from .._stored import FORMAT_VERSION, module_to_uns, programs_on_var
 from ..nn.inference import embed
 from ..nn.network import DECODERS, OrthoAE
@@ -51,6 +55,7 @@ def ortho_ae(
     patience: int = 10,
     tol: float = 1e-3,
     validation_fraction: float = 0.1,
+    n_runs: int = 1,
     random_state: int = 0,
     device: str | torch.device = "auto",
     distributed: bool | None = None,
@@ -144,9 +149,22 @@ def ortho_ae(
         loss's excess over the saturated model's. 0 counts any improvement (slower).
     validation_fraction
         Share of cells held out, at random, for the validation loss.
+    n_runs
+        1: a single run, the fast option, whose programs and labels depend on the seed (about
+        half of a 64-unit run's units come back in another seed's run). More: the consensus
+        model, cNMF's recipe for an autoencoder. ``n_runs`` networks with ``n_latent`` units
+        are trained with seeds drawn from ``random_state``; their gene programs are clustered
+        (average linkage on the cosine of the square root of each program's expected counts,
+        cut at 0.65); the clusters holding programs of at least half of the runs become the
+        units, each with the median of its programs; a last network with these programs fixed
+        is trained (its encoder, baseline and batch parameters) to give every cell its
+        activities. The number of units is then what the runs reproduce, not ``n_latent``,
+        which only needs to be large enough (:doc:`/method`). Costs about ``n_runs + 1``
+        trainings; 6 is the command line's default.
     random_state
-        Seed of the initialisation, the validation split and the minibatch order; the same seed
-        gives the same numbers on the same machine.
+        Seed of the initialisation, the validation split and the minibatch order (with
+        ``n_runs > 1``, of the runs' seeds and of the consensus model's own training); the
+        same seed gives the same numbers on the same machine.
     {device}
     distributed
         Data-parallel training over processes (DDP); ``None`` uses it when a
@@ -172,7 +190,13 @@ def ortho_ae(
         ``unit_corr_norm``, ``seconds``); ``"var_names"`` (the genes used, in model order);
         ``"weights"`` (the network's state as arrays, read by :func:`scsaliency.get.model`);
         ``"format_version"``; with ``batch_key``, ``"batch_categories"`` (per key, the batches
-        in the order of the network's batch columns).
+        in the order of the network's batch columns). With ``n_runs > 1``, ``"consensus"``:
+        ``"units"`` (DataFrame indexed by unit: ``runs``, the share of the runs with a program
+        in the unit's cluster; ``cosine``, the median cosine of those programs to the unit's;
+        ``n_programs``, how many) and ``"params"`` (``n_runs``, ``seeds``, ``threshold``,
+        ``min_share``, ``n_latent_runs``, the runs' units, ``n_clusters``, all clusters found,
+        and ``torch_threads``, the thread count the runs were trained with); ``params["n_latent"]``
+        is then the number of consensus units.
     ``adata.varm[key_added + "_programs"]``
         With the additive decoder: genes x units, each unit's gene program (the fold change
         over the gene's mean that one unit of activity adds; NaN for genes not used), as
@@ -203,6 +227,13 @@ def ortho_ae(
     _check_settings(adata, **settings, program_lr=program_lr, lr=lr)
     _validate.check_key(key_added)
     _validate.check_copy(adata, copy)
+    _validate.check_integers(1, n_runs=n_runs)
+    n_runs = int(n_runs)
+    if n_runs > 1 and decoder != "additive":
+        raise ValueError(
+            "n_runs > 1 builds a consensus of the runs' gene programs, which only the additive "
+            "decoder has; use decoder='additive' or n_runs=1."
+        )
     n_latent, n_hidden, max_epochs, patience = map(int, (n_latent, n_hidden, max_epochs, patience))
     batch_size = None if batch_size is None else int(batch_size)
     settings.update(n_latent=n_latent, max_epochs=max_epochs, patience=patience)
@@ -229,56 +260,45 @@ def ortho_ae(
     data = CellMatrix(x, genes, covariates=covariates)
 
     adata = adata.copy() if copy else adata
-    gen = torch.Generator().manual_seed(random_state)
-    module = OrthoAE(
-        len(genes),
-        n_hidden,
-        n_latent,
-        library_size=library_size,
-        decoder=decoder,
-        n_batch=data.n_cov,
-        generator=gen,
-    )
-    if data.n_cov:
-        module.batch_group.copy_(torch.as_tensor(batch_group))
-    rng = np.random.default_rng(random_state)
-    train_cells, val_cells = _split(adata.n_obs, validation_fraction, rng)
-    if center_input is None:
-        center_input = decoder == "additive"
-    _start(
-        module,
-        data,
-        train_cells,
-        used_totals,
-        gene_totals[genes],
-        program_init=program_init,
-        center_input=center_input,
-        rng=rng,
-        batch_group=batch_group,
-    )
-    module.to(dev)
-
     if lr is None:
         lr = default_lr(optimizer, decoder)
     # the mlp decoder has no programs: it always learns at the encoder's rate
     decoder_lr_scale = float(program_lr) if decoder == "additive" else 1.0
-    cfg = TrainConfig(
-        distributed=bool(distributed),
-        ortho_weight=ortho_weight,
-        sparsity=float(sparsity),
-        optimizer=optimizer,
-        lr=lr,
-        decoder_lr_scale=decoder_lr_scale,
-        batch_size=batch_size,
-        max_epochs=max_epochs,
-        patience=patience,
-        tol=float(tol),
-        progress=progress,
+    if center_input is None:
+        center_input = decoder == "additive"
+    fit = _Fit(
+        data=data,
+        n_obs=adata.n_obs,
+        used_totals=used_totals,
+        gene_totals=gene_totals[genes],
+        batch_group=batch_group,
+        n_hidden=n_hidden,
+        library_size=library_size,
+        decoder=decoder,
+        program_init=program_init,
+        center_input=center_input,
+        scale_units=scale_units,
+        validation_fraction=validation_fraction,
+        device=dev,
+        cfg=TrainConfig(
+            distributed=bool(distributed),
+            ortho_weight=ortho_weight,
+            sparsity=float(sparsity),
+            optimizer=optimizer,
+            lr=lr,
+            decoder_lr_scale=decoder_lr_scale,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            tol=float(tol),
+            progress=progress,
+        ),
     )
-    result = train(module, data, train_cells, val_cells, cfg, device=dev, generator=gen)
-    module.fold_input_center()
-    if scale_units:
-        module.scale_units()
+    consensus = None
+    if n_runs == 1:
+        module, result = fit.run(random_state, n_latent)
+    else:
+        module, result, consensus = _consensus_model(fit, n_latent, n_runs, random_state, progress)
 
     adata.obsm["X_" + key_added] = embed(module, data, device=dev)
     params = _params(
@@ -290,13 +310,18 @@ def ortho_ae(
         lr=lr,
         program_lr=decoder_lr_scale,
         random_state=random_state,
+        n_runs=n_runs,
         distributed=distributed,
         device=dev,
         device_data=data.device_layout,
         layer=layer,
         batch_key=batch_keys,
     )
+    if consensus is not None:
+        params["n_latent"] = module.n_latent
     adata.uns[key_added] = _model_entry(module, result, params, adata.var_names[genes])
+    if consensus is not None:
+        adata.uns[key_added]["consensus"] = consensus
     if batch_keys:
         adata.uns[key_added]["batch_categories"] = {
             k: np.asarray(v, dtype=object) for k, v in batch_cats.items()
@@ -305,6 +330,184 @@ def ortho_ae(
     if programs is not None:
         adata.varm[key_added + "_programs"] = programs
     return adata if copy else None
+
+
+#: Cosine within which the programs of repeated runs count as one program (``n_runs > 1``):
+#: the average cosine inside a cluster of the runs' programs. 0.65 merged the close copies of a
+#: program that 0.8 kept apart, and reproduced more labels between answers with disjoint seeds
+#: (:doc:`/benchmarks`).
+CONSENSUS_COSINE = 0.65
+#: Share of the runs that must have a program in a cluster for it to become a unit of the
+#: consensus model (``n_runs > 1``); clusters below it are the seed's, not the data's.
+MIN_SHARE = 0.5
+
+
+@dataclass
+class _Fit:
+    """Everything one training run needs apart from its seed: data, start and settings."""
+
+    data: CellMatrix
+    n_obs: int
+    used_totals: np.ndarray
+    gene_totals: np.ndarray
+    batch_group: np.ndarray | None
+    n_hidden: int
+    library_size: bool
+    decoder: str
+    program_init: str
+    center_input: bool
+    scale_units: bool
+    validation_fraction: float
+    device: torch.device
+    cfg: TrainConfig
+
+    def run(
+        self,
+        seed: int,
+        n_latent: int,
+        programs: np.ndarray | None = None,
+        progress: bool | None = None,
+    ) -> tuple[OrthoAE, TrainResult]:
+        """Train one network from ``seed``.
+
+        With ``programs`` (fold changes, units x genes) the additive decoder's programs are
+        fixed to them, and only the encoder, the baseline and the batch parameters are fitted.
+        """
+        gen = torch.Generator().manual_seed(seed)
+        module = OrthoAE(
+            self.data.n_vars,
+            self.n_hidden,
+            n_latent,
+            library_size=self.library_size,
+            decoder=self.decoder,
+            n_batch=self.data.n_cov,
+            generator=gen,
+        )
+        if self.data.n_cov:
+            module.batch_group.copy_(torch.as_tensor(self.batch_group))
+        rng = np.random.default_rng(seed)
+        train_cells, val_cells = _split(self.n_obs, self.validation_fraction, rng)
+        _start(
+            module,
+            self.data,
+            train_cells,
+            self.used_totals,
+            self.gene_totals,
+            program_init="flat" if programs is not None else self.program_init,
+            center_input=self.center_input,
+            rng=rng,
+            batch_group=self.batch_group,
+        )
+        if programs is not None:
+            with torch.no_grad():
+                module.decoder.P.copy_(torch.as_tensor(programs, dtype=torch.float32))
+            module.decoder.P.requires_grad_(False)
+        module.to(self.device)
+        cfg = self.cfg if progress is None else replace(self.cfg, progress=progress)
+        result = train(
+            module, self.data, train_cells, val_cells, cfg, device=self.device, generator=gen
+        )
+        module.decoder.requires_grad_(True)
+        module.fold_input_center()
+        if self.scale_units:
+            module.scale_units()
+        return module, result
+
+
+def _train_runs(
+    fit: _Fit, seeds: list[int], n_latent: int, progress: bool
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per seed, a run's programs (fold changes, rows of length 1), gene scale and unit scale.
+
+    Under a ``torch.distributed`` process group each process trains every ``world``-th run on
+    all cells (not data-parallel) and the results are gathered, so that every process holds
+    the runs that one process would have trained, seed for seed.
+    """
+    world, rank = (1, 0)
+    if fit.cfg.distributed:
+        import torch.distributed as dist
+
+        world, rank = dist.get_world_size(), dist.get_rank()
+    local = replace(fit, cfg=replace(fit.cfg, distributed=False))
+    mine = {}
+    for i in tqdm(
+        range(rank, len(seeds), world),
+        desc="ortho_ae runs",
+        unit="run",
+        disable=not progress or rank != 0,
+    ):
+        run, _ = local.run(seeds[i], n_latent, progress=False)
+        mine[i] = (
+            run.decoder.P.detach().abs().cpu().double().numpy(),  # rows of length 1
+            run.decoder.gene_scale.detach().cpu().double().numpy(),
+            run.unit_scale.detach().cpu().double().numpy(),
+        )
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, mine)
+        mine = {i: r for part in gathered for i, r in part.items()}
+    return [mine[i] for i in range(len(seeds))]
+
+
+def _consensus_model(
+    fit: _Fit,
+    n_latent: int,
+    n_runs: int,
+    random_state: int,
+    progress: bool,
+) -> tuple[OrthoAE, TrainResult, dict]:
+    """Train ``n_runs`` runs, cluster their programs, refit a model on the ones that return.
+
+    The runs' seeds are drawn from ``random_state``; the consensus model's own encoder starts
+    from ``random_state``. Under a process group the runs are shared out between processes
+    (:func:`_train_runs`) and each process fits the same consensus model. Returns the refitted
+    network, its training result and the stored ``"consensus"`` entry.
+    """
+    seeds = [int(s) for s in np.random.default_rng(random_state).integers(0, 2**31 - 1, n_runs)]
+    runs = _train_runs(fit, seeds, n_latent, progress)
+    folds = [fold for fold, _, _ in runs]
+    lengths = [length for _, _, length in runs]
+    vectors = [unit_rows(np.sqrt(fold * scale)) for fold, scale, _ in runs]
+    found = cluster_programs(vectors, CONSENSUS_COSINE, MIN_SHARE)
+    if not len(found.members):
+        raise ValueError(
+            f"No program came back in at least {MIN_SHARE:.0%} of the {n_runs} runs; the data "
+            "hold no reproducible program at this n_latent. Check the input (raw counts, "
+            "enough cells and genes) or train a single run (n_runs=1)."
+        )
+    programs, start_length = [], []
+    for members in found.members:
+        rows = np.stack([folds[r][u] for r, u in members])
+        programs.append(median_direction(rows))
+        start_length.append(np.median([lengths[r][u] for r, u in members]))
+    # the programs at the length training gave them; scale_units moves it into the units
+    start = np.stack(programs) * np.asarray(start_length)[:, None]
+    # every process fits the same model on all cells: the answer is one process's
+    local = replace(fit, cfg=replace(fit.cfg, distributed=False))
+    module, result = local.run(random_state, len(start), programs=start, progress=progress)
+    units = pd.DataFrame(
+        {
+            "runs": found.runs,
+            "cosine": found.cosine,
+            "n_programs": np.asarray([len(m) for m in found.members], dtype=np.int64),
+        },
+        index=[str(u) for u in range(len(start))],
+    )
+    entry = {
+        "units": units,
+        "params": {
+            "n_runs": int(n_runs),
+            "seeds": np.asarray(seeds, dtype=np.int64),
+            "threshold": float(CONSENSUS_COSINE),
+            "min_share": float(MIN_SHARE),
+            "n_latent_runs": int(n_latent),
+            "n_clusters": int(found.n_clusters),
+            "torch_threads": int(torch.get_num_threads()),
+        },
+    }
+    return module, result, entry
 
 
 def _params(settings: dict, *, device, program_lr, **others) -> dict:

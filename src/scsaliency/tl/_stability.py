@@ -164,6 +164,13 @@ def stability(
             f"The model in adata.uns[{model_key!r}] has the mlp decoder, which has no gene "
             "programs to compare; stability needs decoder='additive'."
         )
+    if "consensus" in model.entry:
+        raise ValueError(
+            f"The model in adata.uns[{model_key!r}] is a consensus model (tl.ortho_ae with "
+            "n_runs > 1): its units are the programs that came back in most runs, and "
+            "get.units shows each one's share of runs as its stability. tl.stability measures "
+            "a single run (n_runs=1)."
+        )
     if "transfer" in model.entry:
         raise ValueError(
             f"The model in adata.uns[{model_key!r}] was transferred from other data; its "
