@@ -89,3 +89,14 @@ def test_unknown_keywords_are_refused_with_a_suggestion():
         as_dict("dmap", n_gene=20)
     with pytest.raises(TypeError, match="unexpected keyword"):
         as_dict("hallmark_human", n_genes=20)
+
+
+def test_repeated_gene_names_are_refused_with_what_to_run():
+    """10x data read by symbol has repeated names: a clear error, not pandas' reindexing one."""
+    genes = ["CD3E", "CD4", "MALAT1", "MALAT1", "NKG7", "GNLY", "CD8A"]
+    with pytest.raises(ValueError, match=r"var_names_make_unique\(\)"):
+        ss.genesets.match({"T": ["CD3E", "CD4", "CD8A", "NKG7", "GNLY"]}, genes)
+    a = ss.datasets.synthetic(n_cells=50, n_genes=80, n_groups=2, n_decoys=1)
+    a.var_names = list(a.var_names[:-1]) + [a.var_names[0]]
+    with pytest.raises(ValueError, match=r"var_names_make_unique\(\)"):
+        ss.tl.geneset_impact(a, {"S": list(a.var_names[:6])}, progress=False)

@@ -26,7 +26,8 @@ adata = ss.datasets.kang18()
 pd.crosstab(adata.obs["cell_type"], adata.obs["sample"])
 
 # %%
-ss.tl.ortho_ae(adata, batch_key="donor", random_state=0, progress=False)
+# the consensus model of 6 runs: units that another seed reproduces
+ss.tl.ortho_ae(adata, batch_key="donor", n_runs=6, random_state=0, progress=False)
 ss.tl.saliency(adata, progress=False)
 ss.tl.geneset_impact(
     adata, "hallmark", groupby="condition", sample_key="sample", random_state=0, progress=False

@@ -45,12 +45,13 @@ print(f"A: {ref.n_obs} cells; B: {query.n_obs} cells, {query.n_vars} genes in an
 
 # %% [markdown]
 # ## Train on A, transfer to B
-# `tl.transfer` takes the model stored in the reference (an AnnData, or an `.h5ad` path read
+# The reference's model is the consensus of 6 runs (`n_runs=6`). `tl.transfer` takes the model
+# stored in the reference (an AnnData, or an `.h5ad` path read
 # backed), matches genes by name, enters the missing ones as zeros with a warning, and writes
 # B's representation. No training: it takes a fraction of a second.
 
 # %%
-ss.tl.ortho_ae(ref, mask_var="used", random_state=0, progress=False)
+ss.tl.ortho_ae(ref, mask_var="used", n_runs=6, random_state=0, progress=False)  # consensus
 ss.tl.transfer(query, ref)
 query.uns["ortho_ae"]["transfer"]
 

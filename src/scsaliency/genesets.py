@@ -209,6 +209,14 @@ def match(
     A warning names the dropped sets; a :class:`ValueError` is raised when none is left.
     """
     model_genes = pd.Index(model_genes).astype(str)
+    dup = model_genes[model_genes.duplicated()].unique()
+    if len(dup):
+        shown = ", ".join(map(repr, dup[:5])) + (", ..." if len(dup) > 5 else "")
+        raise ValueError(
+            f"The genes to match have {len(dup)} repeated names ({shown}), as 10x data read by "
+            "symbol often has; genes must be named uniquely. Run adata.var_names_make_unique() "
+            "first."
+        )
     _warn_species(gene_sets, model_genes)
     upper = pd.Index(model_genes.str.upper())
     first = ~upper.duplicated()

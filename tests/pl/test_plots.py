@@ -29,12 +29,18 @@ def test_impact_heatmap_default(pbmc_results, tmp_path):
     shown = [int(lab.split(":")[0]) for lab in _labels(ax, "x")]
     inactive = set(pbmc_results.uns["geneset_impact"]["inactive_units"])
     assert not inactive & {str(u) for u in shown}
-    # labels name the set each unit carries; a carried set shown as a row sits on the diagonal
+    # labels name the set each unit carries first, then its near-ties (gene_sets)
     for col, u in enumerate(shown):
         row = units.loc[u]
         if row["status"] == "carries a set" and row["owner"]:
-            name = row["gene_set"].removeprefix("HALLMARK_").removeprefix("MARKERS_")
-            assert _labels(ax, "x")[col].endswith(name.replace("_", " "))
+            names = [
+                n.removeprefix("HALLMARK_").removeprefix("MARKERS_").replace("_", " ")
+                for n in row["gene_sets"].split(" / ")
+            ]
+            assert names[0] == row["gene_set"].removeprefix("HALLMARK_").removeprefix(
+                "MARKERS_"
+            ).replace("_", " ")
+            assert _labels(ax, "x")[col] == f"{u}: " + " / ".join(names)
     cbar = ax.figure.axes[-1]
     assert cbar.get_ylabel() == "z-score vs matched random sets"
     assert dict(plt.rcParams) == rc_before  # no global style changes
@@ -192,4 +198,24 @@ def test_titles_say_what_is_shown(pbmc_results):
     assert z != scaled and "z-score" in z and "min-max" in scaled
     axes = ss.pl.training_history(pbmc_results, show=False)
     assert "log(k!)" in axes[0].get_ylabel()
+    plt.close("all")
+
+
+def test_one_group_given_as_a_string_is_one_group(grouped):
+    """As in scanpy, groups="A" means the group "A", not its letters."""
+    one = ss.pl.impact_heatmap(grouped, groups="A", show=False)
+    listed = ss.pl.impact_heatmap(grouped, groups=["A"], show=False)
+    assert len(one) == len(listed) == 1
+    assert one[0].get_title() == listed[0].get_title()
+    plt.close("all")
+
+
+def test_unit_numbers_must_be_whole(grouped):
+    a = grouped.copy()
+    a.obsm["X_umap"] = a.obsm["X_ortho_ae"][:, :2]
+    with pytest.raises(TypeError, match="whole unit numbers"):
+        ss.pl.unit_activity(a, units=[0.5], show=False)
+    with pytest.raises(TypeError, match="whole unit numbers"):
+        ss.pl.unit_activity(a, units=["0"], show=False)
+    assert ss.pl.unit_activity(a, units=[1.0], show=False) is not None
     plt.close("all")

@@ -167,7 +167,7 @@ def test_cli_batch_key_reaches_the_model(batched, tmp_path):
     assert main(argv) == 0
     stored = ad.read_h5ad(out / "adata.h5ad").uns["ortho_ae"]
     assert list(stored["params"]["batch_key"]) == ["sample"]
-    assert stored["stability"]["params"]["n_runs"] == 5  # the default repeated runs, batched too
+    assert stored["consensus"]["params"]["n_runs"] == 6  # the default consensus model, batched too
     back = ad.read_h5ad(out / "adata.h5ad")  # the UMAP's graph built on the aligned units
     assert back.obsm["X_ortho_ae_aligned"].shape == back.obsm["X_ortho_ae"].shape
     assert back.uns["ortho_ae_neighbors"]["params"]["use_rep"] == "X_ortho_ae_aligned"

@@ -137,3 +137,17 @@ def test_clusters_keep_only_programs_most_runs_reproduce():
     for members in found.members:  # one program of each run, the same shared one
         assert sorted(members[:, 0]) == [0, 1, 2, 3]
         assert len(set(members[:, 1])) == 1
+
+
+def test_a_consensus_model_with_batches_refits_the_batch_parameters():
+    a = ss.datasets.synthetic(
+        n_cells=400, n_genes=150, n_groups=2, n_programs=3, n_decoys=2, program_size=12,
+        activity="independent", n_samples=4, sample_effect=0.3, random_state=3,
+    )  # fmt: skip
+    ss.tl.ortho_ae(a, batch_key="sample", n_runs=2, **SMALL)
+    entry = a.uns["ortho_ae"]
+    n_units = entry["params"]["n_latent"]
+    assert a.obsm["X_ortho_ae"].shape == (a.n_obs, n_units)
+    assert np.abs(np.asarray(entry["weights"]["batch_log"])).max() > 0  # fitted, not zeros
+    effects = ss.get.batch_effects(a)
+    assert set(effects["batch"]) == set(a.obs["sample"].astype(str))

@@ -43,13 +43,17 @@ def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
 
     Returns
     -------
-    Columns ``unit``, ``gene_set`` (the unit's best set), ``score``, ``zscore``, ``padj``,
+    Columns ``unit``, ``gene_set`` (the unit's best set), ``gene_sets`` (for a unit that
+    carries a set: it and its near-ties, sets carried too with at least 0.8 of its z-score,
+    joined by ``" / "``), ``score``, ``zscore``, ``padj``,
     ``impact``, ``second_set``, ``margin`` (score over the second set), ``share`` (of the set's
     positive z-score that falls on this unit), ``owner`` (whether the unit is the set's best),
     ``status`` (``"carries a set"``, ``"no significant set"``, ``"inactive"``, and
     ``"unstable"`` once :func:`scsaliency.tl.stability` found the unit's program in fewer than
     ``min_stability`` of its runs), ``label`` (e.g. ``"13: MARKERS_NK"``), ``stability`` and
-    ``stability_cosine`` (from :func:`scsaliency.tl.stability`; NaN until it ran), and
+    ``stability_cosine`` (for a consensus model, ``tl.ortho_ae(n_runs > 1)``, the share of the
+    runs that found the unit's program and their median cosine to it; for a single run, from
+    :func:`scsaliency.tl.stability`; NaN until it ran), and
     ``consensus_set`` and ``consensus_sets`` (the sets its consensus program carries, the
     strongest first and all of them joined by ``"; "``; empty without one), as stored in
     ``uns[key]["units"]``; sorted by unit. With consensus labels, ``status`` and ``label``

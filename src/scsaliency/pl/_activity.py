@@ -77,6 +77,12 @@ def unit_activity(
             raise ValueError("Pass units= or gene_set=.")
         units = top_units(adata, gene_set, n_units, impact_key)
     rep = np.asarray(adata.obsm[rep_key])
+    if isinstance(units, (int, np.integer)):
+        units = [units]
+    odd = [u for u in units if not _whole(u)]
+    if odd:
+        raise TypeError(f"units must be whole unit numbers (0, 1, ...), got {odd}.")
+    units = [int(u) for u in units]
     bad = [u for u in units if not 0 <= u < rep.shape[1]]
     if bad:
         raise ValueError(f"Units {bad} do not exist; the representation has {rep.shape[1]}.")
@@ -89,3 +95,10 @@ def unit_activity(
     obs = pd.DataFrame(rep[:, list(units)], index=adata.obs_names, columns=names)
     view = AnnData(obs=obs, obsm={f"X_{basis}": np.asarray(adata.obsm[f"X_{basis}"])})
     return sc.pl.embedding(view, basis=basis, color=names, **kwargs)
+
+
+def _whole(value) -> bool:
+    """Whether ``value`` is a whole number (``3``, ``np.int64(3)``, ``3.0``), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return float(value).is_integer()

@@ -24,7 +24,7 @@ def impact_heatmap(
     adata: AnnData,
     key: str = "geneset_impact",
     *,
-    groups: Sequence[str] | bool | None = None,
+    groups: str | Sequence[str] | bool | None = None,
     values: str | None = None,
     min_impact: float = 0.1,
     top: int | None = 30,
@@ -64,8 +64,8 @@ def impact_heatmap(
     key
         The impact's ``key_added``.
     groups
-        Group names to draw one panel each, or ``True`` for all groups (needs ``groupby`` in
-        ``tl.geneset_impact``).
+        Group names to draw one panel each (a string: one group), or ``True`` for all groups
+        (needs ``groupby`` in ``tl.geneset_impact``).
     values
         ``"zscore"`` (default when stored: impact against expression-matched random sets),
         ``"centred"`` (impact standardised per set over the units; default without a null) or
@@ -130,6 +130,8 @@ def impact_heatmap(
     if "groups" not in e:
         raise KeyError(f"uns[{key!r}] has no groups; run tl.geneset_impact with groupby=.")
     names = [str(g) for g in e["groups"]]
+    if isinstance(groups, str):  # one group, as in scanpy: "NK" is not "N" and "K"
+        groups = [groups]
     chosen = names if groups is True else [str(g) for g in groups]
     unknown = [g for g in chosen if g not in names]
     if unknown:
