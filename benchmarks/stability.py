@@ -2,6 +2,7 @@
 
 For each data set, each method is run twice with disjoint seeds (answers A and B), and the two
 answers are compared:
+- activity r: the median correlation over cells of matched units' activities (ours);
 - cos med / >0.8: programs matched one to one (Hungarian on the cosine of the square root of
   expected counts, L2-normalised; NMF: its components); median matched cosine, share above 0.8;
 - kept:   share of the sets that labelled programs carry whose matched program carries the
@@ -11,11 +12,9 @@ answers are compared:
   program, the fewer of the two answers (PBMC 3k only);
 - s:      seconds for one answer.
 Methods:
-- single run: tl.ortho_ae with the defaults, labels from tl.geneset_impact (seeds 0 and 1);
-- consensus: tl.stability(gene_sets, n_runs=5) on that model (6 runs in all, their seeds drawn
-  from random_state 0 and 1: disjoint), programs = the consensus programs of clusters holding
-  programs of at least half of the runs (tl.stability's min_stability, the clusters that may
-  carry sets), labels = the consensus sets they carry;
+- single run: tl.ortho_ae(n_runs=1), labels from tl.geneset_impact (seeds 0 and 1);
+- consensus model: tl.ortho_ae(n_runs=6) (its runs' seeds drawn from random_state 0 and 1:
+  disjoint), labelled like any model: each unit's carried set and its near-ties (gene_sets);
 - NMF(64): scikit-learn on log-normalised counts, random initialisation; labels: each
   component's loadings tested as a saliency map is (tl.geneset_impact, best set per component);
 - cNMF(64): the `cnmf` package (Kotliar et al. 2019) with CNMF_ITER NMF runs per answer, its
@@ -25,10 +24,6 @@ Methods:
   latents are not additive, so a program is what DRVI itself reports for a latent direction, its
   out-of-distribution combined effect score per gene (model.calculate_interpretability_scores),
   for each direction (positive, negative) that did not vanish.
-A second table: per gene set, the share of one consensus answer's 6 runs in which some unit
-carries it (tl.stability's "sets", shown by get.geneset_stability), against whether the other
-answer's consensus programs carry it (both directions): how far a set's run share predicts
-that an independent answer finds it.
 Data: PBMC 3k (2,638 labelled cells; Hallmark + 7 marker sets), Paul15 (2,730 cells; mouse
 Hallmark), Kang 2018 (1,556 cells; Hallmark), and the two synthetic configurations of
 benchmarks/modules.py (planted programs and decoys as gene sets).
