@@ -128,8 +128,10 @@ def unit_table(
         second = order[1] if len(order) > 1 else None
         p = float(padj.iloc[best, j]) if padj is not None else np.nan
         p_trim = float(padj_trimmed.iloc[best, j]) if padj_trimmed is not None else np.nan
-        if not usable:
+        if not is_active[j]:  # one rule: the inactive units are the ones listed as such
             status = INACTIVE
+        elif not usable:  # active, but no set scores on it (e.g. no spread to standardise)
+            status = NO_SET
         elif padj is None or significant(p, None if padj_trimmed is None else p_trim, alpha):
             status = CARRIES
         else:

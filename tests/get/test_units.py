@@ -135,3 +135,13 @@ def test_every_get_table_has_integer_units(planted):
         assert t["unit"].dtype == np.int64, t.columns
     joined = ss.get.impact(a).merge(ss.get.units(a)[["unit", "label"]], on="unit")
     assert len(joined) == len(ss.get.impact(a))
+
+
+def test_only_listed_units_are_inactive_even_without_scores():
+    """One rule decides which units are inactive: an active unit on which no set has a finite
+    score (one active unit, nothing to standardise against) has no set, not "inactive"."""
+    idx, cols = ["A", "B"], ["0", "1"]
+    impact = pd.DataFrame([[1.0, 0.0], [0.5, 0.0]], index=idx, columns=cols)
+    t = unit_table(impact, zscore=None, padj=None, inactive=["1"])
+    assert list(t["status"]) == ["no significant set", "inactive"]
+    assert t.loc["0", "label"] == "0: no significant set"
