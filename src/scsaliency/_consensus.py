@@ -27,8 +27,8 @@ def median_direction(programs: np.ndarray) -> np.ndarray:
 class ProgramClusters(NamedTuple):
     """The programs of repeated runs, grouped into the programs that come back.
 
-    ``kept``: the clusters holding programs of at least ``min_share`` of the runs, most
-    reproduced first; ``runs``: per kept cluster, the share of runs with a program in it;
+    Only the clusters holding programs of at least ``min_share`` of the runs, most reproduced
+    first; ``runs``: per cluster, the share of runs with a program in it;
     ``cosine``: the median cosine of its programs to its median; ``members``: per kept
     cluster, the (run, unit) pairs in it; ``n_clusters``: clusters of any size.
     """

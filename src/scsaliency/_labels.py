@@ -27,6 +27,11 @@ TIE_SEPARATOR = " / "
 SET_SEPARATOR = "; "
 
 
+def clean_names(joined: str, strip_prefix: bool = True) -> str:
+    """:func:`clean_name` of each of a label's near-tied sets (``"A / B"``), joined again."""
+    return TIE_SEPARATOR.join(clean_name(n, strip_prefix) for n in joined.split(TIE_SEPARATOR))
+
+
 def split_sets(joined) -> list[str]:
     """The gene sets of a ``consensus_sets`` entry, strongest first (none for ``""`` or NaN)."""
     if not isinstance(joined, str):

@@ -16,7 +16,7 @@ import pandas as pd
 from anndata import AnnData
 
 from . import _batches
-from ._labels import TIE_SEPARATOR, UNSTABLE, clean_name, split_sets
+from ._labels import TIE_SEPARATOR, UNSTABLE, clean_name, clean_names, split_sets
 from ._results import (
     SEED_DEPENDENT,
     impact_entry,
@@ -159,7 +159,7 @@ def _carried_units(adata: AnnData) -> str:
     rows = ""
     order = z.fillna(carried["score"]).sort_values(ascending=False).index  # score: no null
     for unit, r in carried.loc[order].iterrows():
-        name = TIE_SEPARATOR.join(clean_name(x) for x in shown[unit].split(TIE_SEPARATOR))
+        name = clean_names(shown[unit])
         # a consensus program may carry several sets: the others, weaker, after the first
         also = [x for x in split_sets(r["consensus_sets"]) if x != first[unit]]
         name += f" (also {', '.join(clean_name(x) for x in also)})" if also else ""

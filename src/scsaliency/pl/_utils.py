@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .._labels import TIE_SEPARATOR, clean_name
+from .._labels import clean_name, clean_names
 from .._results import SEED_DEPENDENT, shown_sets
 
 __all__ = ["GREYED", "clean_name", "finish", "grey_seed_sets", "grey_unstable", "unit_labels"]
@@ -33,8 +33,7 @@ def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
     for u in units:
         status = table.loc[str(u), "status"]
         if shown[str(u)]:
-            parts = shown[str(u)].split(TIE_SEPARATOR)
-            name = TIE_SEPARATOR.join(clean_name(p, strip_prefix) for p in parts)
+            name = clean_names(shown[str(u)], strip_prefix)
             name += "?" if status == "unstable" else ""
         else:
             name = "-" if status == "no significant set" else status

@@ -28,7 +28,7 @@ from ..nn.start import (
     sampled_cells,
 )
 from ..nn.tensors import CellMatrix, resolve_device
-from ..nn.training import TrainConfig, TrainResult, default_lr, train
+from ..nn.training import TrainConfig, TrainResult, _world, default_lr, train
 
 
 @doc_params("device", "copy")
@@ -361,6 +361,10 @@ class _Fit:
     device: torch.device
     cfg: TrainConfig
 
+    def alone(self) -> _Fit:
+        """The same fit, trained in this process on all cells (not data-parallel)."""
+        return replace(self, cfg=replace(self.cfg, distributed=False))
+
     def run(
         self,
         seed: int,
@@ -423,12 +427,8 @@ def _train_runs(
     all cells (not data-parallel) and the results are gathered, so that every process holds
     the runs that one process would have trained, seed for seed.
     """
-    world, rank = (1, 0)
-    if fit.cfg.distributed:
-        import torch.distributed as dist
-
-        world, rank = dist.get_world_size(), dist.get_rank()
-    local = replace(fit, cfg=replace(fit.cfg, distributed=False))
+    world, rank = _world() if fit.cfg.distributed else (1, 0)
+    local = fit.alone()
     mine = {}
     for i in tqdm(
         range(rank, len(seeds), world),
@@ -485,8 +485,7 @@ def _consensus_model(
     # the programs at the length training gave them; scale_units moves it into the units
     start = np.stack(programs) * np.asarray(start_length)[:, None]
     # every process fits the same model on all cells: the answer is one process's
-    local = replace(fit, cfg=replace(fit.cfg, distributed=False))
-    module, result = local.run(random_state, len(start), programs=start, progress=progress)
+    module, result = fit.alone().run(random_state, len(start), programs=start, progress=progress)
     units = pd.DataFrame(
         {
             "runs": found.runs,
