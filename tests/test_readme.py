@@ -58,6 +58,11 @@ def test_main_job_as_written():
     for unit, z in re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([-\d.]+)</td>", section):
         assert float(z) == pytest.approx(zscore.loc[named[int(unit)], unit], abs=0.006)
     assert "HALLMARK_" not in section
+    # the runner-up is a set the label does not already name (near-ties are named together)
+    rows = re.findall(
+        r"<tr><td>\d+</td><td>([^<]*)</td><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>", section
+    )
+    assert rows and all(other not in name.split(" / ") for name, other in rows)
 
 
 def test_python_example_as_written(tmp_path):

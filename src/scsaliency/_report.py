@@ -164,8 +164,12 @@ def _carried_units(adata: AnnData) -> str:
         also = [x for x in split_sets(r["consensus_sets"]) if x != first[unit]]
         name += f" (also {', '.join(clean_name(x) for x in also)})" if also else ""
         name += " (unstable)" if r["status"] == UNSTABLE else ""
-        # the runner-up: the unit's best other set in this run
+        # the runner-up: the unit's best set not named in its label (near-ties are named)
+        named = shown[unit].split(TIE_SEPARATOR)
         other = r["second_set"] if first[unit] == r["gene_set"] else r["gene_set"]
+        if "zscore" in e and other in named:
+            rest = e["zscore"][unit].drop(named, errors="ignore")
+            other = rest.idxmax() if rest.notna().any() else ""
         rows += (
             f"<tr><td>{unit}</td><td>{html.escape(name)}</td><td>{z[unit]:.2f}</td>"
             f"<td>{padj[unit]:.2g}</td><td>{html.escape(clean_name(other))}</td>"
