@@ -35,3 +35,19 @@ def test_validation_loss_is_above_the_saturated_model(trained):
     data, cells = CellMatrix(trained.X, genes), np.arange(50)
     nll, n, _ = _validate(module, data, cells, "cpu")
     assert n == 50 and _saturated_nll(data, cells, "cpu") < nll
+
+
+def test_csr_and_dense_input_train_the_same_model(counts):
+    """CSR input takes the loader's non-zeros, dense input finds them in the loss: same numbers."""
+    import scipy.sparse as sp
+
+    dense = counts.copy()
+    dense.X = dense.X.toarray() if sp.issparse(dense.X) else dense.X
+    sparse = counts.copy()
+    sparse.X = sp.csr_matrix(dense.X)
+    kw = dict(n_latent=4, n_hidden=8, max_epochs=3, progress=False, random_state=1)
+    for a in (dense, sparse):
+        ss.tl.ortho_ae(a, decoder="additive", **kw)
+    np.testing.assert_array_equal(dense.obsm["X_ortho_ae"], sparse.obsm["X_ortho_ae"])
+    losses = [a.uns["ortho_ae"]["history"]["train_loss"].to_numpy() for a in (dense, sparse)]
+    np.testing.assert_array_equal(*losses)

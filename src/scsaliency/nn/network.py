@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .tensors import Nonzero
+
 #: Constant initial bias of every layer ("small constant biases" in the paper).
 BIAS_INIT = 0.01
 
@@ -92,7 +94,11 @@ class AdditiveDecoder(nn.Module):
         return (z @ self.P.abs() + base) * self.gene_scale
 
     def poisson_nll(
-        self, z: torch.Tensor, size_factors: torch.Tensor, counts: torch.Tensor
+        self,
+        z: torch.Tensor,
+        size_factors: torch.Tensor,
+        counts: torch.Tensor,
+        nonzero: Nonzero | None = None,
     ) -> torch.Tensor:
         """:func:`poisson_nll` of ``counts`` under ``size_factors * self(z)``, computed sparsely.
 
@@ -100,6 +106,8 @@ class AdditiveDecoder(nn.Module):
         baseline.sum())``), and ``counts * log(rate)`` is zero where a count is zero, so the
         logarithm and its gradient are taken at the non-zero counts only (about a tenth of
         the entries of PBMC 3k); the value is the dense formula's up to rounding.
+        ``nonzero``: where the counts are non-zero, if the caller knows (read from a CSR
+        minibatch); else found here.
 
         Entries are picked with ``index_select``: the backward of ``tensor[indices]``
         accumulates repeated indices in parallel, in a varying order, on the CPU, so the
@@ -109,12 +117,10 @@ class AdditiveDecoder(nn.Module):
         base = nn.functional.softplus(self.B) * self.gene_scale
         s = size_factors[:, 0]
         total = (s * (z @ programs.sum(1) + base.sum())).sum()
-        flat = counts.reshape(-1).nonzero().squeeze(1)
-        rows, cols = flat // counts.shape[1], flat % counts.shape[1]
-        rate = (z @ programs).reshape(-1).index_select(0, flat) + base.index_select(0, cols)
-        rate = rate * s.index_select(0, rows)
-        k = counts.reshape(-1).index_select(0, flat)
-        return (total - (k * torch.log(rate + EPS)).sum()) / counts.numel()
+        nz = Nonzero.of(counts) if nonzero is None else nonzero
+        rate = (z @ programs).reshape(-1).index_select(0, nz.flat) + base.index_select(0, nz.cols)
+        rate = rate * s.index_select(0, nz.rows)
+        return (total - (nz.values * torch.log(rate + EPS)).sum()) / counts.numel()
 
 
 class OrthoAE(nn.Module):
@@ -344,7 +350,7 @@ class OrthoAE(nn.Module):
         return self._units(counts, self.size_factors(counts), batch)
 
     def forward(
-        self, counts: torch.Tensor, *, nll: bool = False
+        self, counts: torch.Tensor, *, nll: bool = False, nonzero: Nonzero | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(representation, Poisson rate)`` for an input tensor (counts, then batches).
 
@@ -354,7 +360,9 @@ class OrthoAE(nn.Module):
         its own, so that it runs through :class:`~torch.nn.parallel.DistributedDataParallel`.
         On CUDA the dense formula is used: it needs no host synchronisation (the sparse form
         asks how many counts are non-zero), so the step can be replayed as a CUDA graph, and
-        its backward accumulates nothing with atomics, so it is deterministic.
+        its backward accumulates nothing with atomics, so it is deterministic. ``nonzero``:
+        where the counts are non-zero, when the minibatch came with it
+        (:meth:`~scsaliency.nn.tensors.CellMatrix.count_batches`).
         """
         counts, batch = self.split(counts)
         s = self.size_factors(counts)
@@ -365,7 +373,7 @@ class OrthoAE(nn.Module):
         if not nll:
             return z, self.decoder(z) * s if rate is None else rate
         if rate is None and isinstance(self.decoder, AdditiveDecoder) and not counts.is_cuda:
-            return z, self.decoder.poisson_nll(z, s, counts)
+            return z, self.decoder.poisson_nll(z, s, counts, nonzero)
         return z, poisson_nll(self.decoder(z) * s if rate is None else rate, counts)
 
     def ortho_penalty(self) -> torch.Tensor:

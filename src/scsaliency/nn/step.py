@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import torch
 
+from .tensors import Nonzero
+
 #: Replay the training step as a CUDA graph on CUDA devices (Adam, not distributed).
 CUDA_GRAPHS = True
 
 
-def step_loss(model, module, x: torch.Tensor, ortho_weight: float, sparsity: float):
+def step_loss(model, module, x: torch.Tensor, ortho_weight: float, sparsity: float, nonzero=None):
     """The training loss of one minibatch: Poisson NLL + orthogonality (+ L1 on the units)."""
-    z, nll = model(x, nll=True)
+    z, nll = model(x, nll=True, nonzero=nonzero)
     loss = nll + ortho_weight * module.ortho_penalty()
     if sparsity:
         loss = loss + sparsity * z.mean()
@@ -31,9 +33,12 @@ class EagerStep:
         self.model, self.module, self.opt = model, module, opt
         self.ortho_weight, self.sparsity = ortho_weight, sparsity
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on the minibatch ``x``; returns the loss (detached)."""
-        loss = step_loss(self.model, self.module, x, self.ortho_weight, self.sparsity)
+    def __call__(self, x: torch.Tensor, nonzero: Nonzero | None = None) -> torch.Tensor:
+        """One optimiser step on the minibatch ``x``; returns the loss (detached).
+
+        ``nonzero``: where ``x``'s counts are non-zero, if the loader read it (CPU, CSR input).
+        """
+        loss = step_loss(self.model, self.module, x, self.ortho_weight, self.sparsity, nonzero)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -76,8 +81,11 @@ class GraphStep(EagerStep):
         # accumulators on the recording stream, and the eager step would wait on it.
         self.loss = loss.detach()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Replay the captured step on ``x`` (eagerly for a minibatch of another shape)."""
+    def __call__(self, x: torch.Tensor, nonzero: Nonzero | None = None) -> torch.Tensor:
+        """Replay the captured step on ``x`` (eagerly for a minibatch of another shape).
+
+        ``nonzero`` is not used: on CUDA the loss takes the dense formula.
+        """
         if x.shape != self.x.shape:
             return super().__call__(x)
         self.x.copy_(x)

@@ -148,8 +148,10 @@ def train(
         model.train()
         # summed on the device: reading the loss every minibatch would wait for the GPU
         total, n_seen = torch.zeros((), dtype=torch.float64, device=device), 0
-        for _, x in data.batches(train_cells, cfg.batch_size, device=device, shuffle=generator):
-            total += step(x).double() * len(x)
+        for _, x, nz in data.count_batches(
+            train_cells, cfg.batch_size, device=device, shuffle=generator
+        ):
+            total += step(x, nz).double() * len(x)
             n_seen += len(x)
         total = float(total)
         nll, n_val, corr = _validate(module, data, val_cells, device)
