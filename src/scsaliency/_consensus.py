@@ -132,7 +132,7 @@ def consensus(
     clusters = pd.DataFrame(clusters, index=[str(c) for c in range(n_units)])
     sets = None
     if labels is not None:
-        sets = set_table(labels)
+        sets = build_set_table(labels)
         profiles = np.stack(profiles)
         eligible = clusters["runs"].to_numpy() >= min_stability
         strong = strong_sets(sets, min_zscore)
@@ -177,7 +177,7 @@ class SetScores(NamedTuple):
     zscore_trimmed: np.ndarray | None = None
 
 
-def set_table(labels: list[SetScores]) -> pd.DataFrame:
+def build_set_table(labels: list[SetScores]) -> pd.DataFrame:
     """Per gene set: the share of runs whose units carry it, and its median best z-scores.
 
     A set that some unit carries in every run is a robust finding whichever unit carries it;

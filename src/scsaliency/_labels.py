@@ -70,7 +70,7 @@ def significant(padj, padj_trimmed, alpha: float):
     return sig if padj_trimmed is None else sig & np.less(padj_trimmed, alpha)
 
 
-def unit_table(
+def label_units(
     impact: pd.DataFrame,
     *,
     zscore: pd.DataFrame | None,

@@ -21,9 +21,9 @@ from ._results import (
     SEED_DEPENDENT,
     impact_entry,
     min_zscore,
-    set_table,
     shown_sets,
-    units_table,
+    stored_set_table,
+    stored_units,
 )
 
 
@@ -108,7 +108,7 @@ def _model_line(adata: AnnData) -> str:
             f"; stability and consensus labels over {int(sp['n_runs']) + 1} runs "
             f"(units below {float(sp['min_stability']):g} are unstable, see units.csv)"
         )
-        sets = set_table(adata)
+        sets = stored_set_table(adata)
         if sets is not None:
             runs = sets["runs"]
             model += (
@@ -139,7 +139,7 @@ def _carried_units(adata: AnnData) -> str:
     The same rule as :func:`scsaliency.get.units` and the heatmap's labels: a set is shown
     with the unit whose label it is, never with a unit whose label is another set.
     """
-    table = units_table(adata)
+    table = stored_units(adata)
     if table is None:
         return "<tr><td>no units table: run tl.geneset_impact again</td></tr>"
     shown = shown_sets(table)

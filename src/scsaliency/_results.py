@@ -47,7 +47,7 @@ def impact_entry(adata: AnnData, key: str = "geneset_impact") -> Mapping:
     return entry
 
 
-def units_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
+def stored_units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
     """The stored units table of an impact, with the model's stability when measured.
 
     Indexed by unit (``"0"``, ``"1"``, ...); ``None`` for results without a units table. When
@@ -113,11 +113,11 @@ def set_runs(adata: AnnData, key: str = "geneset_impact") -> pd.Series | None:
     For the model behind the impact in ``uns[key]``; ``None`` until :func:`scsaliency.tl.stability`
     ran on it with gene sets.
     """
-    sets = set_table(adata, key)
+    sets = stored_set_table(adata, key)
     return None if sets is None else sets["runs"]
 
 
-def set_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
+def stored_set_table(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:
     """``tl.stability``'s per-set table for the model behind the impact, ``None`` as above.
 
     Columns added since (``median_zscore``, ``consensus_unit``) are absent from results
@@ -133,7 +133,7 @@ def min_zscore(params: Mapping) -> float:
 
 
 def shown_sets(table: pd.DataFrame) -> pd.Series:
-    """Per unit of a :func:`units_table`, the set(s) its label names, ``""`` for none.
+    """Per unit of a :func:`stored_units`, the set(s) its label names, ``""`` for none.
 
     Near-ties (``gene_sets``) are named together, joined by ``" / "``.
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import scsaliency as ss
-from scsaliency._labels import diagonal_order, unit_table
+from scsaliency._labels import diagonal_order, label_units
 
 
 def test_unit_table_columns_labels_and_status():
@@ -23,7 +23,7 @@ def test_unit_table_columns_labels_and_status():
         columns=cols,
     )
     impact = pd.DataFrame(np.ones((3, 4)), index=idx, columns=cols)
-    t = unit_table(impact, zscore=z, padj=padj, inactive=["3"])
+    t = label_units(impact, zscore=z, padj=padj, inactive=["3"])
     assert list(t.index) == cols
     assert list(t["gene_set"]) == ["A", "B", "B", ""]
     assert list(t["status"]) == [
@@ -53,7 +53,7 @@ def test_near_ties_are_shown_together_not_flipped_by_a_threshold():
     trimmed = padj.copy()
     trimmed.loc["ONE_GENE"] = 0.5
     impact = pd.DataFrame(np.ones((4, 2)), index=idx, columns=cols)
-    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    t = label_units(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
     # unit 0: ONE_GENE ranks second but is not carried, so the tie stops there
     assert t.loc["0", "gene_sets"] == "IFN_ALPHA"
     assert t.loc["1", "gene_sets"] == "IFN_ALPHA / IFN_GAMMA"
@@ -61,7 +61,7 @@ def test_near_ties_are_shown_together_not_flipped_by_a_threshold():
     assert t.loc["1", "gene_set"] == "IFN_ALPHA"  # the strongest stays the unit's set
     z.loc["IFN_GAMMA", "0"] = 10.0 * TIE_RATIO - 0.1
     z.loc["ONE_GENE", "0"] = 0.0
-    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    t = label_units(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
     assert t.loc["0", "gene_sets"] == "IFN_ALPHA"
 
 
@@ -72,12 +72,12 @@ def test_unit_table_needs_the_set_without_its_strongest_gene_too():
     # unit 1's A is carried by one gene: without it, A is not significant there
     trimmed = pd.DataFrame([[1e-6, 0.4], [0.9, 0.9]], index=idx, columns=cols)
     impact = pd.DataFrame(np.ones((2, 2)), index=idx, columns=cols)
-    t = unit_table(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
+    t = label_units(impact, zscore=z, padj=padj, padj_trimmed=trimmed, inactive=[])
     assert list(t["status"]) == ["carries a set", "no significant set"]
     assert list(t["label"]) == ["0: A", "1: no significant set"]
     assert t.loc["1", "gene_set"] == "A" and t.loc["1", "padj_trimmed"] == pytest.approx(0.4)
     # without the trimmed test both units carry A, as before
-    t = unit_table(impact, zscore=z, padj=padj, inactive=[])
+    t = label_units(impact, zscore=z, padj=padj, inactive=[])
     assert (t["status"] == "carries a set").all() and t["padj_trimmed"].isna().all()
 
 
@@ -85,7 +85,7 @@ def test_unit_table_without_null_ranks_by_standardised_impact():
     impact = pd.DataFrame(
         [[1.0, 1.0, 3.0], [5.0, 2.0, 5.0]], index=["A", "B"], columns=["0", "1", "2"]
     )
-    t = unit_table(impact, zscore=None, padj=None, inactive=[])
+    t = label_units(impact, zscore=None, padj=None, inactive=[])
     # set B has the higher raw impact everywhere, but unit 2 stands out on A
     assert t.loc["2", "gene_set"] == "A"
     assert (t["status"] == "carries a set").all()
@@ -142,6 +142,6 @@ def test_only_listed_units_are_inactive_even_without_scores():
     score (one active unit, nothing to standardise against) has no set, not "inactive"."""
     idx, cols = ["A", "B"], ["0", "1"]
     impact = pd.DataFrame([[1.0, 0.0], [0.5, 0.0]], index=idx, columns=cols)
-    t = unit_table(impact, zscore=None, padj=None, inactive=["1"])
+    t = label_units(impact, zscore=None, padj=None, inactive=["1"])
     assert list(t["status"]) == ["no significant set", "inactive"]
     assert t.loc["0", "label"] == "0: no significant set"

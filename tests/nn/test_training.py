@@ -28,12 +28,12 @@ def test_program_lr_scales_only_the_additive_decoder(counts):
 
 
 def test_validation_loss_is_above_the_saturated_model(trained):
-    from scsaliency.nn.training import _saturated_nll, _validate
+    from scsaliency.nn.training import _saturated_nll, _validation_loss
 
     module = ss.get.model(trained)
     genes = trained.var_names.get_indexer(trained.uns["ortho_ae"]["var_names"])
     data, cells = CellMatrix(trained.X, genes), np.arange(50)
-    nll, n, _ = _validate(module, data, cells, "cpu")
+    nll, n, _ = _validation_loss(module, data, cells, "cpu")
     assert n == 50 and _saturated_nll(data, cells, "cpu") < nll
 
 

@@ -134,7 +134,7 @@ def test_unit_activity(pbmc_results, tmp_path):
     obs_before = list(a.obs.columns)
     axes = ss.pl.unit_activity(a, gene_set="MARKERS_NK", n_units=2, show=False)
     assert len(axes) == 2 and axes[0].get_title().startswith("unit ")
-    top = ss.pl._activity.top_units(a, "MARKERS_NK", 2)
+    top = ss.pl._unit_activity.top_units(a, "MARKERS_NK", 2)
     # top units rank by z-score; titles carry the unit table's labels
     z = a.uns["geneset_impact"]["zscore"].loc["MARKERS_NK"]
     assert z[str(top[0])] == z.max()

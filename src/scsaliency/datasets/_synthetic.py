@@ -97,7 +97,7 @@ def synthetic(
     factor times its depth factor; what :func:`scsaliency.get.batch_effects` estimates, up to
     a factor common to the sample's genes, which the size factors take).
     """
-    _check_args(
+    _check_synthetic_args(
         activity=activity,
         active_fraction=active_fraction,
         random_state=random_state,
@@ -180,7 +180,7 @@ def synthetic(
     return adata
 
 
-def _check_args(*, activity, active_fraction, random_state, **values) -> None:
+def _check_synthetic_args(*, activity, active_fraction, random_state, **values) -> None:
     """Every argument checked, each named in its message (before anything is drawn)."""
     from .. import _validate
 

@@ -1,12 +1,14 @@
 """Getters: rebuild stored models and return stored results as tidy DataFrames."""
 
-from ._batch import batch_effects, batch_share
+from ._batch_effects import batch_effects
+from ._batch_share import batch_share
+from ._geneset_stability import geneset_stability
+from ._impact import impact
 from ._impact_diff import impact_diff
-from ._maps import saliency
 from ._model import model
 from ._programs import programs
-from ._stability import geneset_stability
-from ._tables import impact, units
+from ._saliency import saliency
+from ._units import units
 
 __all__ = [
     "model",

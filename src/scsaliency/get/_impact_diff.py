@@ -69,8 +69,8 @@ def impact_diff(
     adata: AnnData,
     group1: str,
     group2: str = "rest",
-    key: str = "geneset_impact",
     *,
+    key: str = "geneset_impact",
     groupby: str | None = None,
     test: Literal["auto", "samples", "cells"] = "auto",
     min_cells: int = 3,
@@ -129,7 +129,7 @@ def impact_diff(
     ``samples1``/``samples2`` (samples tested).
     """
     e = impact_entry(adata, key)
-    _check_args(e, key, test=test, min_cells=min_cells, min_samples=min_samples)
+    _check_diff_args(e, key, test=test, min_cells=min_cells, min_samples=min_samples)
     _validate.check_stored_groupby(e, key, groupby)
     use_samples = test == "samples" or (test == "auto" and "sample_mean" in e)
     i, j = _group_indices(adata, e, group1, group2)
@@ -156,7 +156,7 @@ def impact_diff(
     return df
 
 
-def _check_args(e: Mapping, key: str, *, test: str, min_cells: int, min_samples: int) -> None:
+def _check_diff_args(e: Mapping, key: str, *, test: str, min_cells: int, min_samples: int) -> None:
     if "groups" not in e:
         raise KeyError(
             f"adata.uns[{key!r}] has no groups; run scsaliency.tl.geneset_impact "

@@ -154,7 +154,7 @@ def train(
             total += step(x, nz).double() * len(x)
             n_seen += len(x)
         total = float(total)
-        nll, n_val, corr = _validate(module, data, val_cells, device)
+        nll, n_val, corr = _validation_loss(module, data, val_cells, device)
         sat = sat_local
         if cfg.distributed:
             total, n_seen, nll, sat, n_val, corr = _all_reduce_sum(
@@ -192,7 +192,7 @@ def train(
 
 
 @torch.no_grad()
-def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
+def _validation_loss(module, data, val_cells, device) -> tuple[float, int, float]:
     """Validation NLL (mean over genes, summed over cells), cells, the units' correlation norm."""
     module.eval()
     nll, n, zs = torch.zeros((), dtype=torch.float64, device=device), 0, []
@@ -207,7 +207,7 @@ def _validate(module, data, val_cells, device) -> tuple[float, int, float]:
 
 @torch.no_grad()
 def _saturated_nll(data, val_cells, device) -> float:
-    """The saturated model's (rate = counts) validation NLL, as :func:`_validate` sums it."""
+    """The saturated model's (rate = counts) validation NLL, as :func:`_validation_loss` sums it."""
     genes = slice(0, data.n_vars)  # not the batch covariates after them
     return sum(
         float(poisson_nll(x[:, genes], x[:, genes])) * len(x)

@@ -20,7 +20,7 @@ GREYED = (
 
 
 def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
-    """Axis labels for ``units`` from a units table (``_results.units_table``): ``"13: NK"``.
+    """Axis labels for ``units`` from a units table (``_results.stored_units``): ``"13: NK"``.
 
     Units that carry no significant set keep only their number and status; an unstable unit
     (``tl.stability``) keeps its set's name with a ``?``. Without a unit table (results of an

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .. import _stats, _validate
 from .._docs import doc_params
-from .._labels import unit_table
+from .._labels import label_units
 from .._results import saliency_frame
 from .._saliency_pass import run_pass
 from .._stored import StoredModel
@@ -181,7 +181,7 @@ def geneset_impact(
                 device=resolve_device(device),
             )
         )
-    out["units"] = unit_table(
+    out["units"] = label_units(
         out["impact"],
         zscore=out.get("zscore"),
         padj=out.get("padj"),

@@ -1,34 +1,11 @@
+"""``get.units``: one row per unit, with the gene set it carries."""
+
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._results import impact_entry, units_table
-
-
-def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
-    """Whole-data gene-set impacts as a tidy table.
-
-    Parameters
-    ----------
-    adata
-        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
-    key
-        Its ``key_added``.
-
-    Returns
-    -------
-    One row per (gene set, unit): ``gene_set``, ``unit`` (int, as in every table of
-    :mod:`scsaliency.get`), ``impact``, ``scaled`` and, if
-    computed, ``zscore``, ``pval``, ``padj``, ``pval_emp``.
-    """
-    e = impact_entry(adata, key)
-    cols = [c for c in ("impact", "scaled", "zscore", "pval", "padj", "pval_emp") if c in e]
-    long = [e[c].rename_axis(index="gene_set", columns="unit").stack().rename(c) for c in cols]
-    table = pd.concat(long, axis=1).reset_index()
-    table["unit"] = table["unit"].astype(np.int64)
-    return table
+from .._results import stored_units
 
 
 def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
@@ -59,7 +36,7 @@ def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     ``uns[key]["units"]``; sorted by unit. With consensus labels, ``status`` and ``label``
     follow the consensus set.
     """
-    table = units_table(adata, key)
+    table = stored_units(adata, key)
     if table is None:
         raise KeyError(
             f"adata.uns[{key!r}] has no unit table (computed by an older version); "

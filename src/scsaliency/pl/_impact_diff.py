@@ -9,7 +9,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._results import impact_entry, set_runs, units_table
+from .._results import impact_entry, set_runs, stored_units
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout
 from ._utils import GREYED, finish, grey_seed_sets, grey_unstable, unit_labels
@@ -20,8 +20,8 @@ def impact_diff(
     adata: AnnData,
     group1: str,
     group2: str = "rest",
-    key: str = "geneset_impact",
     *,
+    key: str = "geneset_impact",
     groupby: str | None = None,
     min_impact: float = 0.1,
     top: int | None = 30,
@@ -82,7 +82,7 @@ def impact_diff(
     e = impact_entry(adata, key)
     d = get_impact_diff(adata, group1, group2, key=key, groupby=groupby)
     rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
-    table_units = units_table(adata, key)
+    table_units = stored_units(adata, key)
     labels = unit_labels(table_units, cols, strip_prefix)
     d = d.assign(unit=d["unit"].astype(str))  # the stored tables' column names
     wide = d.pivot(index="gene_set", columns="unit", values="scaled_diff").loc[rows, cols]

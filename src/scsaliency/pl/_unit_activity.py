@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._results import units_table
+from .._results import stored_units
 from ._layout import shown_values
 from ._utils import unit_labels
 
@@ -89,7 +89,7 @@ def unit_activity(
     import scanpy as sc
 
     if impact_key in adata.uns and "units" in adata.uns[impact_key]:
-        names = ["unit " + lab for lab in unit_labels(units_table(adata, impact_key), units)]
+        names = ["unit " + lab for lab in unit_labels(stored_units(adata, impact_key), units)]
     else:
         names = [f"unit {u}" for u in units]
     obs = pd.DataFrame(rep[:, list(units)], index=adata.obs_names, columns=names)

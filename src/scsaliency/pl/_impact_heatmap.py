@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._docs import doc_params
 from .._labels import significant
-from .._results import impact_entry, set_runs, units_table
+from .._results import impact_entry, set_runs, stored_units
 from .._stats import minmax
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout, shown_values
@@ -104,7 +104,7 @@ def impact_heatmap(
     e = impact_entry(adata, key)
     table, label = shown_values(e, values)
     rows, cols = layout(e, values, min_impact=min_impact, top=top, order=order)
-    table_units = units_table(adata, key)
+    table_units = stored_units(adata, key)
     labels = unit_labels(table_units, cols, strip_prefix)
     width, height = auto_size(rows, labels, strip_prefix)
     if groups is None or groups is False:
@@ -196,7 +196,7 @@ def _group_panels(
     units = list(e["impact"].columns)
     ri = [sets.index(r) for r in rows]
     ci = [units.index(c) for c in cols]
-    table_units, runs = units_table(adata, key), set_runs(adata, key)
+    table_units, runs = stored_units(adata, key), set_runs(adata, key)
     for k, (g, a) in enumerate(zip(chosen, axes.flat, strict=False)):
         mean = np.asarray(e["group_mean"])[names.index(g)]
         scaled = minmax(mean)
