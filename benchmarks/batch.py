@@ -14,7 +14,7 @@ Data (batch / biology):
   the same data without batches; 10 seeds (--quick: 3), paired differences averaged. The
   learned factors' spread (see factor_spread) puts the real pairs here at sd 0.5 or below.
 Our model also with tl.align after it (the square root of the units aligned across the batches
-by Harmony's algorithm, written in the package; the units themselves do not change).
+by Harmony, harmonypy; the units themselves do not change).
 Columns, on a 15-nearest-neighbour graph of the representation (the square root of our units;
 tl.align: the aligned units; Harmony: its corrected PCs): same batch (share of a cell's
 neighbours from its own batch, mean over cells; a perfect mix gives the batch's share of the
@@ -54,7 +54,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scsaliency as ss
-from scsaliency._stats import eta_squared
+from scsaliency._core.stats import eta_squared
 
 warnings.filterwarnings("ignore")
 K = 15

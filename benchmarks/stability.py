@@ -43,8 +43,8 @@ from _common import pbmc_hallmark, quiet
 from modules import COMMON, CONFIGS, lognorm
 
 import scsaliency as ss
-from scsaliency._matching import matched_cosines, program_vectors, unit_rows
-from scsaliency._stored import StoredModel
+from scsaliency._core.matching import matched_cosines, unit_rows
+from scsaliency._stored import StoredModel, program_vectors
 
 warnings.filterwarnings("ignore")
 QUICK = "--quick" in sys.argv

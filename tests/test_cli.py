@@ -317,7 +317,7 @@ def test_cli_stability_reaches_units_csv_and_the_report(tmp_path):
 
 @pytest.mark.skipif(not _have("kang18"), reason="Kang 2018 file not in data dir")
 def test_cli_reads_every_manifest_data_set_by_name():
-    from scsaliency.cli import DATASETS, _read_input
+    from scsaliency.cli._pipeline import DATASETS, _read_input
 
     assert set(DATASETS) == {"pbmc3k", "paul15", "kang18", "mixology"}
     adata = _read_input("kang18")

@@ -74,7 +74,7 @@ def test_tool_pages_spell_out_stored_keys(site):
     expect = {
         "tl.ortho_ae": ["obsm", "X_", "uns"],
         "tl.transfer": ["transfer", "n_missing"],
-        "tl.align": ["X_", "change", "n_clusters"],
+        "tl.align": ["X_", "objective", "n_clusters"],
         "tl.saliency": ["varm", "group_maps"],
         "tl.geneset_impact": ["zscore", "units", "sample_mean"],
     }

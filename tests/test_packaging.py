@@ -27,7 +27,7 @@ def test_wheel_ships_the_manifest_the_report_template_and_types(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in (
         "scsaliency/datasets/data_manifest.yaml",
-        "scsaliency/report.html",
+        "scsaliency/cli/report.html",
         "scsaliency/py.typed",
         "scsaliency/nn/network.py",
     ):

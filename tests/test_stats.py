@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from scsaliency import _stats
+from scsaliency._core import stats as _stats
 
 
 def test_stats_helpers():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import scsaliency as ss
-from scsaliency._labels import diagonal_order, label_units
+from scsaliency._core.labels import diagonal_order, label_units
 
 
 def test_unit_table_columns_labels_and_status():
@@ -41,7 +41,7 @@ def test_unit_table_columns_labels_and_status():
 def test_near_ties_are_shown_together_not_flipped_by_a_threshold():
     """Overlapping sets within TIE_RATIO of the best, carried too, share the label; a set
     not carried (not significant without its strongest gene) or far behind does not."""
-    from scsaliency._labels import TIE_RATIO
+    from scsaliency._core.labels import TIE_RATIO
 
     idx, cols = ["IFN_ALPHA", "IFN_GAMMA", "ONE_GENE", "FAR"], ["0", "1"]
     z = pd.DataFrame(

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 import scsaliency as ss
-from scsaliency._consensus import cluster_programs, median_direction
-from scsaliency._matching import matched_cosines, program_vectors
+from scsaliency._core.consensus import cluster_programs, median_direction
+from scsaliency._core.matching import matched_cosines
+from scsaliency._stored import program_vectors
 from scsaliency.tl._ortho_ae import CONSENSUS_COSINE, MIN_SHARE
 
 from ..conftest import independent_programs

@@ -8,7 +8,8 @@ import pytest
 from matplotlib.colors import to_rgba
 
 import scsaliency as ss
-from scsaliency._matching import matched_cosines, program_vectors
+from scsaliency._core.matching import matched_cosines
+from scsaliency._stored import program_vectors
 
 from ..conftest import independent_programs
 
@@ -95,7 +96,7 @@ def test_geneset_stability_counts_the_runs_that_carry_each_set(stable):
 
 
 def test_set_table_from_runs():
-    from scsaliency._consensus import SetScores, set_table
+    from scsaliency._core.consensus import SetScores, build_set_table
 
     carried = [{"A", "B"}, {"A"}, {"A", "C"}, {"A"}]
     # sets x units z-scores per run; set C has none in the last two runs (inactive units)
@@ -105,19 +106,19 @@ def test_set_table_from_runs():
         SetScores(["A", "B", "C"], run, frozenset(c), run - 1.0)
         for run, c in zip(z, carried, strict=True)
     ]
-    table = set_table(labels)
+    table = build_set_table(labels)
     assert table["runs"].tolist() == [1.0, 0.25, 0.25]
     # median over runs of each set's largest z over units: A 6, 4, 8, 2; B 2 each; C 3, 3
     assert table["median_zscore"].tolist() == [5.0, 2.0, 3.0]
     assert table["median_zscore_trimmed"].tolist() == [4.0, 1.0, 2.0]
     assert table["in_model"].tolist() == [True, True, False]
-    untrimmed = set_table([run._replace(zscore_trimmed=None) for run in labels])
+    untrimmed = build_set_table([run._replace(zscore_trimmed=None) for run in labels])
     assert "median_zscore_trimmed" not in untrimmed
 
 
 def test_a_set_held_up_by_one_gene_is_no_finding():
     """A random set whose z-score comes from one gene (a unit following its noise) is left out."""
-    from scsaliency._consensus import strong_sets
+    from scsaliency._core.consensus import strong_sets
 
     sets = pd.DataFrame(
         {
@@ -134,7 +135,7 @@ def test_a_set_held_up_by_one_gene_is_no_finding():
 
 
 def test_each_strong_set_goes_to_the_stable_program_where_it_scores_highest():
-    from scsaliency._consensus import owners
+    from scsaliency._core.consensus import owners
 
     # clusters x sets: median z-scores over each cluster's programs
     profiles = np.array(
@@ -157,7 +158,7 @@ def test_each_strong_set_goes_to_the_stable_program_where_it_scores_highest():
 
 
 def test_a_program_lists_its_sets_strongest_first():
-    from scsaliency._consensus import name_clusters
+    from scsaliency._core.consensus import name_clusters
 
     clusters = pd.DataFrame({"runs": [1.0, 1.0], "unit": [3, -1]}, index=["0", "1"])
     sets = pd.DataFrame(index=pd.Index(["A", "B", "C"], dtype=object))
@@ -173,7 +174,7 @@ def test_a_program_lists_its_sets_strongest_first():
 
 def test_a_stable_second_copy_also_carries_its_strongest_set():
     """Two stable programs of one biology: the weaker also carries the set the other owns."""
-    from scsaliency._consensus import best_found, name_clusters
+    from scsaliency._core.consensus import best_found, name_clusters
 
     # clusters x sets (A, B, C); A is owned by cluster 0, B by cluster 2, C by nobody
     profiles = np.array(
@@ -374,7 +375,7 @@ def test_max_epochs_bounds_each_run(planted, monkeypatch):
 
 def test_consensus_leaves_out_programs_that_no_run_repeats():
     """KMeans puts three unrepeated programs in one cluster: it is no consensus program."""
-    from scsaliency._consensus import SetScores, consensus
+    from scsaliency._core.consensus import SetScores, consensus
 
     eye = np.eye(6)
     shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
@@ -397,7 +398,7 @@ def test_consensus_leaves_out_programs_that_no_run_repeats():
 
 def test_consensus_label_is_not_decided_by_one_outlying_run():
     """Two runs put S1 just above S2; one run scores S2 far higher: the median keeps S1."""
-    from scsaliency._consensus import SetScores, consensus
+    from scsaliency._core.consensus import SetScores, consensus
 
     program = np.ones((1, 4)) / 2
     z = [np.array([[10.0], [9.0]]), np.array([[10.0], [9.0]]), np.array([[0.0], [30.0]])]
@@ -409,7 +410,7 @@ def test_consensus_label_is_not_decided_by_one_outlying_run():
 
 def test_a_unit_outside_its_clusters_consensus_takes_no_label():
     """The model's second unit is lumped with the other runs' shared program: not its label."""
-    from scsaliency._consensus import SetScores, consensus
+    from scsaliency._core.consensus import SetScores, consensus
 
     eye = np.eye(6)
     shared = np.array([1.0, 0.1, 0, 0, 0, 0]) / np.hypot(1, 0.1)
@@ -442,7 +443,7 @@ def test_min_votes_is_deprecated(trained):
 
 
 def test_report_names_every_set_a_consensus_program_carries(stable):
-    from scsaliency._report import _carried_units
+    from scsaliency.cli._report import _carried_units
 
     a = stable.copy()
     name, u = next(iter(_program_units(a).items()))

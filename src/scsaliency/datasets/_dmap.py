@@ -49,7 +49,7 @@ def dmap_signatures(n_genes: int = 50, min_log2_diff: float = 1.0) -> dict[str, 
     ``{"DMAP_<population>": genes}`` for the 38 populations, names with non-alphanumeric runs
     replaced by ``_``.
     """
-    from .. import _validate
+    from .._utils import validate as _validate
 
     _validate.check_integers(1, n_genes=n_genes)
     _validate.check_numbers(min_log2_diff=min_log2_diff)

@@ -182,7 +182,7 @@ def synthetic(
 
 def _check_synthetic_args(*, activity, active_fraction, random_state, **values) -> None:
     """Every argument checked, each named in its message (before anything is drawn)."""
-    from .. import _validate
+    from .._utils import validate as _validate
 
     if activity not in ("group", "independent"):
         raise ValueError(f"activity must be 'group' or 'independent', got {activity!r}.")

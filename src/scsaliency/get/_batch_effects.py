@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _validate
 from .._stored import StoredModel
+from .._utils import validate as _validate
 
 
 def batch_effects(

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _batches, _stats
+from .._core import stats as _stats
+from .._utils import batches as _batches
 
 
 def batch_share(

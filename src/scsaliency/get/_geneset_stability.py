@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pandas as pd
 from anndata import AnnData
 
-from .._docs import doc_params
+from .._stored import stability_entry
+from .._utils.docs import doc_params
 
 
 @doc_params("stability_model")
@@ -46,18 +45,7 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     model's own units carry it, before any consensus), as stored in
     ``adata.uns[key]["stability"]["sets"]``.
     """
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "stability" not in entry:
-        raise KeyError(
-            f"No stability for the model in adata.uns[{key!r}]. Run "
-            f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) first."
-        )
-    stab = entry["stability"]
-    if "sets" not in stab:
-        raise KeyError(
-            f"The stability of adata.uns[{key!r}] was measured without gene sets. Run "
-            f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) to label the runs."
-        )
+    stab = stability_entry(adata, key, sets=True)
     table = stab["sets"].rename_axis("gene_set").reset_index()
     table["gene_set"] = table["gene_set"].astype(str)
     table = table.sort_values(["runs", "gene_set"], ascending=[False, True], kind="stable")

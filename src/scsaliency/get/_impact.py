@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._results import impact_entry
+from .._stored import impact_entry
 
 
 def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:

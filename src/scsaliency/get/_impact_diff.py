@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _stats, _validate
-from .._results import impact_entry
+from .._core import stats as _stats
+from .._stored import impact_entry
+from .._utils import validate as _validate
 
 TESTS = ("auto", "samples", "cells")
 

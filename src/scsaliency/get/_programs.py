@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _validate
 from .._stored import StoredModel, program_counts
+from .._utils import validate as _validate
 
 
 def programs(adata: AnnData, key: str = "ortho_ae", *, n_top: int | None = None) -> pd.DataFrame:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._results import saliency_frame
+from .._stored import saliency_entry, saliency_frame
 
 
 def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None) -> pd.DataFrame:
@@ -26,7 +26,7 @@ def saliency(adata: AnnData, key: str = "saliency", *, group: str | None = None)
     """
     wide = saliency_frame(adata, key)
     if group is not None:
-        e = adata.uns[key]
+        e = saliency_entry(adata, key)
         if "groups" not in e:
             raise KeyError(f"uns[{key!r}] has no groups; run tl.saliency with groupby=.")
         names = [str(g) for g in e["groups"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from anndata import AnnData
 
-from .._results import stored_units
+from .._stored import stored_units
 
 
 def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:

@@ -7,9 +7,9 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.patches import Patch
 
-from .. import _validate
-from .._docs import doc_params
-from .._results import SEED_DEPENDENT, min_zscore
+from .._stored import SEED_DEPENDENT, min_zscore, stability_entry
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ..get import geneset_stability as stability_table
 from ._utils import clean_name, finish, grey_seed_sets
 
@@ -86,7 +86,8 @@ def geneset_stability(
     ax.axvline(SEED_DEPENDENT, color="0.4", linestyle="--", linewidth=0.8)
     names = [clean_name(s, strip_prefix) for s in table["gene_set"]]
     ax.set_yticks(y, names, fontsize=7)
-    cut = min_zscore(adata.uns[key]["stability"]["params"])
+    params = stability_entry(adata, key)["params"]
+    cut = min_zscore(params)
     strong = (
         table["median_zscore"].to_numpy() >= cut
         if "median_zscore" in table
@@ -102,7 +103,7 @@ def geneset_stability(
         "share of runs in which some unit carries the set"
         + (f" (bold: median z >= {cut:g})" if strong.any() else "")
     )
-    total = int(adata.uns[key]["stability"]["params"]["n_runs"]) + 1  # the model's run too
+    total = int(params["n_runs"]) + 1  # the model's run too
     ax.set_title(f"Gene sets carried across {total} runs (tl.stability)", fontsize=9)
     ax.legend(
         handles=[

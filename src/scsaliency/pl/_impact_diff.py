@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
 
-from .._docs import doc_params
-from .._results import impact_entry, set_runs, stored_units
+from .._stored import impact_entry, set_runs, stored_units
+from .._utils.docs import doc_params
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout
 from ._utils import GREYED, finish, grey_seed_sets, grey_unstable, unit_labels

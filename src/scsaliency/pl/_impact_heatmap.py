@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._docs import doc_params
-from .._labels import significant
-from .._results import impact_entry, set_runs, stored_units
-from .._stats import minmax
+from .._core.labels import significant
+from .._core.stats import minmax
+from .._stored import impact_entry, set_runs, stored_units
+from .._utils.docs import doc_params
 from ..get import impact_diff as get_impact_diff
 from ._layout import auto_size, draw, layout, shown_values
 from ._utils import GREYED, clean_name, finish, grey_seed_sets, grey_unstable, unit_labels
@@ -178,7 +178,7 @@ def _group_panels(
     strip_prefix: bool,
 ):
     """One panel per group: its mean per-cell impact, dots where it is above the rest."""
-    e = adata.uns[key]
+    e = impact_entry(adata, key)
     names = [str(g) for g in e["groups"]]
     n = len(chosen)
     nc = min(ncols, n)

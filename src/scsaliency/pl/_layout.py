@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage
 
-from .._labels import diagonal_order, standardise_rows
+from .._core.labels import diagonal_order, standardise_rows
 from ._utils import clean_name
 
 
@@ -62,7 +62,7 @@ def layout(
     units that reach it on a shown set. Otherwise the ``top`` sets with the highest score
     (z-score or standardised impact) on any active unit, and all active units. Inactive units
     are never shown. ``order``: ``"diagonal"`` puts each unit's best sets beside it
-    (:func:`scsaliency._labels.diagonal_order`), ``"cluster"`` orders rows and columns by
+    (:func:`scsaliency._core.labels.diagonal_order`), ``"cluster"`` orders rows and columns by
     average-linkage clustering, ``"none"`` by score and unit index.
     """
     if order not in ("diagonal", "cluster", "none"):

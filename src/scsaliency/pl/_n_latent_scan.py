@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from anndata import AnnData
 
-from .._docs import doc_params
+from .._stored import scan_entry
+from .._utils.docs import doc_params
 from ._utils import finish
 
 
@@ -44,9 +44,7 @@ def n_latent_scan(
     -------
     The left axes (or the figure with ``return_fig=True``; ``None`` when shown).
     """
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "table" not in entry:
-        raise KeyError(f"No scan in adata.uns[{key!r}]. Run scsaliency.tl.n_latent_scan first.")
+    entry = scan_entry(adata, key)
     t = entry["table"].sort_values("n_latent")
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")

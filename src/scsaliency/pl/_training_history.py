@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
 
-from .._docs import doc_params
+from .._stored import history_of
+from .._utils.docs import doc_params
 from ._utils import finish
 
 
@@ -40,12 +41,7 @@ def training_history(
     -------
     The three axes (or the figure with ``return_fig=True``; ``None`` when shown).
     """
-    if key not in adata.uns or "history" not in adata.uns[key]:
-        raise KeyError(
-            f"No training history in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae first."
-        )
-    hist = adata.uns[key]["history"]
-    params = adata.uns[key]["params"]
+    hist, params = history_of(adata, key)
     epochs = np.arange(1, len(hist) + 1)
     best = int(params["best_epoch"]) + 1
     fig, axes = plt.subplots(1, 3, figsize=figsize or (12, 3.4), layout="constrained")

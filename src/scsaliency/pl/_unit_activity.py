@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._results import stored_units
+from .._stored import impact_entry, stored_units
 from ._layout import shown_values
 from ._utils import unit_labels
 
@@ -17,9 +17,7 @@ def top_units(adata: AnnData, gene_set: str, n: int = 4, key: str = "geneset_imp
     Ranked by z-score when stored, else by the impact standardised per set, so that a unit
     ranks by what distinguishes it, not by the set's expression level.
     """
-    if key not in adata.uns or "impact" not in adata.uns[key]:
-        raise KeyError(f"No gene-set impact in adata.uns[{key!r}]; run tl.geneset_impact first.")
-    score, _ = shown_values(adata.uns[key], None)
+    score, _ = shown_values(impact_entry(adata, key), None)
     if gene_set not in score.index:
         raise KeyError(
             f"{gene_set!r} is not a gene set of uns[{key!r}] (e.g. {list(score.index[:5])})."
@@ -88,8 +86,9 @@ def unit_activity(
         raise ValueError(f"Units {bad} do not exist; the representation has {rep.shape[1]}.")
     import scanpy as sc
 
-    if impact_key in adata.uns and "units" in adata.uns[impact_key]:
-        names = ["unit " + lab for lab in unit_labels(stored_units(adata, impact_key), units)]
+    table = stored_units(adata, impact_key) if impact_key in adata.uns else None
+    if table is not None:
+        names = ["unit " + lab for lab in unit_labels(table, units)]
     else:
         names = [f"unit {u}" for u in units]
     obs = pd.DataFrame(rep[:, list(units)], index=adata.obs_names, columns=names)

@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .._labels import clean_name, clean_names
-from .._results import SEED_DEPENDENT, shown_sets
+from .._core.labels import clean_name, clean_names
+from .._stored import SEED_DEPENDENT, shown_sets
 
 __all__ = ["GREYED", "clean_name", "finish", "grey_seed_sets", "grey_unstable", "unit_labels"]
 
@@ -20,7 +20,7 @@ GREYED = (
 
 
 def unit_labels(table, units, strip_prefix: bool = True) -> list[str]:
-    """Axis labels for ``units`` from a units table (``_results.stored_units``): ``"13: NK"``.
+    """Axis labels for ``units`` from a units table (``_stored.stored_units``): ``"13: NK"``.
 
     Units that carry no significant set keep only their number and status; an unstable unit
     (``tl.stability``) keeps its set's name with a ``?``. Without a unit table (results of an
@@ -54,7 +54,7 @@ def grey_unstable(ax, table, units, axis: str = "x") -> None:
 def grey_seed_sets(ax, runs, rows) -> None:
     """Grey the row labels of gene sets that some unit carries in at most half of the runs.
 
-    ``runs`` is :func:`scsaliency._results.set_runs` (``None``: nothing to grey); sets that the
+    ``runs`` is :func:`scsaliency._stored.set_runs` (``None``: nothing to grey); sets that the
     runs were not labelled with stay as they are.
     """
     if runs is None:

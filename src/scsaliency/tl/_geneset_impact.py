@@ -10,14 +10,14 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .. import _stats, _validate
-from .._docs import doc_params
-from .._labels import label_units
-from .._results import saliency_frame
-from .._saliency_pass import run_pass
-from .._stored import StoredModel
+from .._core import stats as _stats
+from .._core.labels import label_units
+from .._stored import StoredModel, saliency_frame
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ..genesets import GeneSetsLike, MatchedGeneSets, as_dict, check_options, match
 from ..nn.tensors import resolve_device
+from ._saliency_pass import run_pass
 
 
 @doc_params("batch_size", "device", "progress", "copy")

@@ -11,9 +11,10 @@ import pandas as pd
 from anndata import AnnData
 from tqdm.auto import tqdm
 
-from .. import _validate
-from .._docs import doc_params
-from .._matching import matched_cosines, program_vectors
+from .._core.matching import matched_cosines
+from .._stored import program_vectors
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ._ortho_ae import ortho_ae
 
 

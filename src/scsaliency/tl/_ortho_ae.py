@@ -13,11 +13,12 @@ import torch
 from anndata import AnnData
 from tqdm.auto import tqdm
 
-from .. import _batches, _validate
-from .._consensus import cluster_programs, median_direction
-from .._docs import doc_params
-from .._matching import unit_rows
+from .._core.consensus import cluster_programs, median_direction
+from .._core.matching import unit_rows
 from .._stored import FORMAT_VERSION, module_to_uns, programs_on_var
+from .._utils import batches as _batches
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ..nn.inference import embed
 from ..nn.network import DECODERS, OrthoAE
 from ..nn.start import (

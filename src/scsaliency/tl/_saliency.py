@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from anndata import AnnData
 
-from .. import _validate
-from .._docs import doc_params
-from .._saliency_pass import check_method, run_pass
 from .._stored import StoredModel
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
+from ._saliency_pass import check_method, run_pass
 
 
 @doc_params("model_key", "batch_size", "device", "copy", "progress")

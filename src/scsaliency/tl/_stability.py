@@ -9,13 +9,11 @@ import pandas as pd
 from anndata import AnnData
 from tqdm.auto import tqdm
 
-from .. import _validate
-from .._consensus import SetScores, consensus
-from .._docs import doc_params
-from .._labels import CARRIES
-from .._matching import program_vectors
-from .._results import ROBUST_ZSCORE
-from .._stored import StoredModel
+from .._core.consensus import SetScores, consensus
+from .._core.labels import CARRIES
+from .._stored import ROBUST_ZSCORE, StoredModel, program_vectors
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ..genesets import GeneSetsLike, as_dict
 from ._geneset_impact import geneset_impact
 from ._ortho_ae import ortho_ae

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from anndata import AnnData
 
-from .. import _batches, _validate
-from .._docs import doc_params
 from .._stored import StoredModel, entry_of, module_to_uns
+from .._utils import batches as _batches
+from .._utils import validate as _validate
+from .._utils.docs import doc_params
 from ..nn.inference import embed
 from ..nn.tensors import resolve_device
 from ..nn.training import fit_batches

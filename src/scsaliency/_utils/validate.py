@@ -282,6 +282,6 @@ def check_tool(
         check_key(key_added)
     check_integers(1, batch_size=batch_size)
     if device is not None:
-        from .nn.tensors import resolve_device
+        from ..nn.tensors import resolve_device
 
         resolve_device(device)

@@ -8,23 +8,8 @@ Hungarian assignment on cosine similarity, as cNMF (Kotliar et al. 2019) matches
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-from ._stored import program_counts
-
-
-def program_vectors(entry: Mapping) -> np.ndarray:
-    """Units x model genes: ``sqrt`` of each unit's expected counts, rows of length 1.
-
-    ``entry`` is an up-to-date stored model with the additive decoder.
-    """
-    counts = program_counts(entry)
-    if counts is None:
-        raise ValueError("The mlp decoder has no gene programs to compare.")
-    return unit_rows(np.sqrt(counts))
 
 
 def unit_rows(v: np.ndarray) -> np.ndarray:

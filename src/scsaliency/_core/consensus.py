@@ -15,8 +15,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 from sklearn.cluster import KMeans
 
-from ._labels import SET_SEPARATOR
-from ._matching import unit_rows
+from .labels import SET_SEPARATOR
+from .matching import unit_rows
 
 
 def median_direction(programs: np.ndarray) -> np.ndarray:

@@ -15,16 +15,18 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from . import _batches
-from ._labels import TIE_SEPARATOR, UNSTABLE, clean_name, clean_names, split_sets
-from ._results import (
+from .._core.labels import TIE_SEPARATOR, UNSTABLE, clean_name, clean_names, split_sets
+from .._stored import (
     SEED_DEPENDENT,
+    entry_of,
     impact_entry,
     min_zscore,
+    saliency_entry,
     shown_sets,
     stored_set_table,
     stored_units,
 )
+from .._utils import batches as _batches
 
 
 def write_report(
@@ -43,12 +45,12 @@ def write_report(
     ``figures`` maps PNG file names in ``out`` to captions; ``tables`` are CSV file names in
     ``out``; ``diffs`` are :func:`scsaliency.get.impact_diff` tables, one per group.
     """
-    e = adata.uns["geneset_impact"]
+    e = impact_entry(adata)
     links = ", ".join(f"<a href='{t}'>{t}</a>" for t in [*tables, "adata.h5ad"])
-    page = Template(files("scsaliency").joinpath("report.html").read_text()).substitute(
+    page = Template(files("scsaliency.cli").joinpath("report.html").read_text()).substitute(
         title=html.escape(title),
         n_cells=adata.n_obs,
-        n_genes=len(adata.uns["ortho_ae"]["var_names"]),
+        n_genes=len(entry_of(adata, "ortho_ae")["var_names"]),
         model=_model_line(adata),
         n_sets=len(e["impact"]),
         gene_sets=", ".join(map(html.escape, gene_sets)),
@@ -69,7 +71,7 @@ def write_report(
 
 def _model_line(adata: AnnData) -> str:
     """How the model came about: trained (with its settings) or transferred."""
-    m = adata.uns["ortho_ae"]
+    m = entry_of(adata, "ortho_ae")
     p = m["params"]
     if "transfer" in m:
         t = m["transfer"]
@@ -86,7 +88,7 @@ def _model_line(adata: AnnData) -> str:
             "trained "
             f"{p['n_epochs']} epochs (best {p['best_epoch'] + 1}) on {html.escape(p['device'])}"
         )
-    model += f"; saliency: {html.escape(adata.uns['saliency']['params']['method'])}"
+    model += f"; saliency: {html.escape(saliency_entry(adata)['params']['method'])}"
     batches = _batches.stored_categories(m)
     if batches:
         model += "; batches kept out of the units: " + ", ".join(

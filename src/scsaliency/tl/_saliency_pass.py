@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._stored import StoredModel
-from .nn.gradients import METHODS, SaliencySums, saliency_pass
-from .nn.tensors import resolve_device
+from .._stored import StoredModel
+from ..nn.gradients import METHODS, SaliencySums, saliency_pass
+from ..nn.tensors import resolve_device
 
 
 def check_method(method: str) -> None:
