@@ -14,16 +14,13 @@ def geneset_stability(adata: AnnData, key: str = "ortho_ae") -> pd.DataFrame:
     :func:`scsaliency.tl.stability` trains the model again with other seeds and labels every
     run as a single run is labelled (each unit's best set, when significant). A set that some
     unit carries in every run is a finding that does not depend on the seed, whichever unit
-    carries it; a set carried in half of the runs or fewer was carried by chance of the seed.
-    Measured on PBMC 3k, Paul15 and Kang 2018 (:doc:`/benchmarks`): sets carried in 6 of 6
-    runs were carried by the consensus of 6 other runs 71-99 % of the time, sets carried in 3
-    or fewer of 6 at most 12 %.
+    carries it; a set carried in half of the runs or fewer was carried by chance of the seed
+    (:doc:`/benchmarks`).
 
-    ``median_zscore`` reads the same runs without asking which set wins each unit. Between two
-    answers of 6 runs (the default) with disjoint seeds, the sets with a median of 5 or more
-    overlapped at a Jaccard of 0.84-0.90 on those data sets, where the sets carried in more
-    than half of the runs overlapped at 0.63-0.87 (:doc:`/benchmarks`). Those sets are the
-    consensus labels: each goes to the consensus program on which it scores highest
+    ``median_zscore`` reads the same runs without asking which set wins each unit; sets with a
+    median of 5 or more reproduce best between answers with other seeds (:doc:`/benchmarks`).
+    Those sets are the consensus labels: each goes to the consensus program on which it scores
+    highest
     (``consensus_program``, ``consensus_unit``), and to the stable programs that repeat that
     program's biology, when it is their strongest set (``n_programs`` counts them all).
 

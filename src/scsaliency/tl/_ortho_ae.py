@@ -66,13 +66,11 @@ def ortho_ae(
 ) -> AnnData | None:
     """Train an orthogonal autoencoder on raw counts (Kinalis et al. 2019).
 
-    The encoder is the paper's: genes -> ``n_hidden`` -> ``n_latent`` with a Softplus after each
-    layer. The loss is the Poisson negative log-likelihood of the counts plus
-    ``ortho_weight * ||I - W W^T||_F``, ``W`` the last encoder layer's weight, which pushes the
-    units' weight vectors to be orthonormal. By default the decoder is additive (each unit adds
-    one non-negative gene program); ``decoder="mlp"`` is the paper's. Every default was chosen
-    by a benchmark: the figures are on the documentation's :doc:`/method` and
-    :doc:`/benchmarks` pages.
+    The encoder is the paper's (genes -> ``n_hidden`` -> ``n_latent``, Softplus after each
+    layer); the loss is the Poisson negative log-likelihood plus ``ortho_weight * ||I - W
+    W^T||_F`` on the last encoder layer. The decoder is additive by default (each unit adds one
+    non-negative gene program); ``decoder="mlp"`` is the paper's. Why each default:
+    :doc:`/method`.
 
     Parameters
     ----------
@@ -86,91 +84,67 @@ def ortho_ae(
         Weight of the orthogonality penalty; 0 switches it off.
     decoder
         ``"additive"``: ``rate = s * (z @ programs + baseline)``, each program a non-negative
-        gene profile relative to each gene's mean (Poisson NMF whose activities come from the
-        encoder), so that each program gets a unit of its own. ``"mlp"``: the paper's
-        two-layer Softplus decoder, which smears programs over units.
+        gene profile (Poisson NMF whose activities come from the encoder). ``"mlp"``: the
+        paper's two-layer Softplus decoder, which smears programs over units.
     program_init
-        Start of the additive decoder's programs. ``"varimax"``: half of them from
-        varimax-rotated principal axes of the data, the rest flat; finds weak programs more
-        often, at about 1.5x the epochs. ``"flat"``: all equal.
+        Start of the additive programs: ``"varimax"``, half from varimax-rotated principal
+        axes (finds weak programs more often, more epochs); ``"flat"``, all equal.
     program_lr
-        Learning rate of the additive decoder as a share of ``lr``. Below 1 the programs grow
-        more slowly than the encoder learns, which can separate hard cases a little better at
-        the cost of more epochs.
+        The additive decoder's learning rate as a share of ``lr``; below 1 can separate hard
+        cases a little better, at the cost of more epochs.
     center_input
-        Train the first layer on the input minus its mean over training cells (folded into the
-        bias afterwards, so the stored network takes the plain input). ``None``: for the
-        additive decoder only; ``False`` is the paper's training.
+        Train the first layer on the input minus its mean (folded into the bias afterwards).
+        ``None``: for the additive decoder only; ``False`` is the paper's training.
     sparsity
         Weight of an L1 penalty on the unit activities. Off by default: it loses weak programs.
     scale_units
-        After training, rescale each additive program to length 1 and multiply its unit's
-        activity by the old length; the rates are unchanged. Distances on the representation
-        then weigh units by what they do to a cell rather than by an accident of training.
+        After training, give each additive program length 1 and its unit's activity the old
+        length (rates unchanged), so that distances weigh units by what they do to a cell.
     library_size
-        Divide counts by each cell's size factor before the encoder (``log1p(counts / s)``) and
-        multiply the rate by it. ``False`` is the paper's mode: the units then follow library
-        size.
+        Encoder input ``log1p(counts / s)`` and rate times ``s``, the cell's size factor.
+        ``False`` is the paper's mode: the units then follow library size.
     layer
         Layer holding the counts; ``None`` uses ``adata.X``.
     batch_key
         One or more categorical ``obs`` columns of technical covariates (sample, donor, run,
-        technology). The encoder's first layer gets a learned bias per batch and the rate a
-        learned factor per batch and gene (centred over the batches, so it says how a batch's
-        capture differs from the average batch's), so that the units need not carry what
-        differs between batches; biology that differs between batches (a condition nested in
-        the donors) can then be explained away too, so do not pass a column that is the
-        biology itself. The saliency is taken at each cell's own batch.
-        :func:`scsaliency.get.batch_effects` lists the factors.
+        technology): a learned bias per batch on the encoder's first layer and a factor per
+        batch and gene on the rate (:func:`scsaliency.get.batch_effects`), so that the units
+        need not carry what differs between batches. Do not pass a column that is the biology
+        itself (a condition nested in the donors would be explained away too).
     mask_var
-        Genes the model uses: a boolean ``var`` column name or a boolean mask, as in
-        :func:`scanpy.pp.pca`; ``None`` uses ``adata.var["highly_variable"]`` when that column
-        exists (as :func:`scanpy.pp.pca` does), else every gene. Genes without any count are
-        left out. Measured on PBMC 3k (``benchmarks/gene_selection.py``, 2 seeds): the genes
-        of the sets to be explained (Hallmark + 7 marker sets, 3,208 genes) let units carry
-        21 distinct sets and all 7 marker sets, in 9 s of training; all 13,656 detected genes
-        15 sets, 6.5 of 7 markers, 21 s; scanpy's 2,000 highly variable genes 14 sets, 5 of 7
-        markers (cell types cluster about as well with all three, KMeans NMI 0.73-0.76). So
-        to explain gene sets, train on their genes:
-        ``mask_var=ss.genesets.in_sets(adata.var_names, sets)``, as the command line does.
+        Genes the model uses: a boolean ``var`` column or mask, as in :func:`scanpy.pp.pca`
+        (``None``: ``var["highly_variable"]`` if present, else all; genes without counts are
+        left out). To explain gene sets, train on their genes (:doc:`/method`), as the command
+        line does: ``mask_var=ss.genesets.in_sets(adata.var_names, sets)``.
     optimizer
         ``"adam"``, or ``"sgd"`` with Nesterov momentum 0.9 as in the paper.
     lr
-        Learning rate; ``None``: 2e-3 for Adam with the additive decoder, 1e-3 for Adam with
-        the mlp decoder, 1e-2 for SGD.
+        Learning rate; ``None``: Adam 2e-3 (additive) or 1e-3 (mlp), SGD 1e-2.
     batch_size
         Cells per minibatch; ``None`` trains on all training cells at once.
     max_epochs
         Upper bound on epochs.
     patience
-        Stop after this many epochs without an improvement of the validation loss; the
-        weights of the best epoch are restored.
+        Stop after this many epochs without improvement (the best epoch's weights kept).
     tol
-        Smallest improvement that counts for ``patience``, as a share of the best validation
-        loss's excess over the saturated model's. 0 counts any improvement (slower).
+        Smallest improvement that counts for ``patience``, as a share of the validation loss's
+        excess over the saturated model's; 0 counts any improvement.
     validation_fraction
         Share of cells held out, at random, for the validation loss.
     n_runs
-        1: a single run, the fast option, whose programs and labels depend on the seed (about
-        half of a 64-unit run's units come back in another seed's run). More: the consensus
-        model, cNMF's recipe for an autoencoder. ``n_runs`` networks with ``n_latent`` units
-        are trained with seeds drawn from ``random_state``; their gene programs are clustered
-        (average linkage on the cosine of the square root of each program's expected counts,
-        cut at 0.65); the clusters holding programs of at least half of the runs become the
-        units, each with the median of its programs; a last network with these programs fixed
-        is trained (its encoder, baseline and batch parameters) to give every cell its
-        activities. The number of units is then what the runs reproduce, not ``n_latent``,
-        which only needs to be large enough (:doc:`/method`). Costs about ``n_runs + 1``
-        trainings; 6 is the command line's default.
+        1: a single run, the fast option, whose programs and labels depend on the seed. More:
+        the consensus model, cNMF's recipe for an autoencoder: ``n_runs`` runs of ``n_latent``
+        units, their programs clustered, the clusters found in at least half of the runs kept
+        as the units (median program, fixed) and a last network trained for the activities.
+        The number of units is what the runs reproduce; ``n_latent`` only needs to be large
+        enough (:doc:`/method`). Costs about ``n_runs + 1`` trainings; the command line uses 6.
     random_state
-        Seed of the initialisation, the validation split and the minibatch order (with
-        ``n_runs > 1``, of the runs' seeds and of the consensus model's own training); the
+        Seed of the initialisation, split and minibatch order (and of the runs' seeds); the
         same seed gives the same numbers on the same machine.
     {device}
     distributed
-        Data-parallel training over processes (DDP); ``None`` uses it when a
-        ``torch.distributed`` process group is initialised (a script run with ``torchrun``).
-        With several GPUs on one machine, call ``torch.cuda.set_device(local_rank)`` first.
+        Data-parallel training over processes (DDP; with ``n_runs > 1`` the runs are shared
+        out); ``None``: when a ``torch.distributed`` process group is initialised.
     key_added
         Where results go (below).
     {copy}
@@ -184,33 +158,25 @@ def ortho_ae(
     ``adata.obsm["X_" + key_added]``
         Representation, cells x ``n_latent``, float32.
     ``adata.uns[key_added]``
-        The model: ``"params"`` (the settings above plus ``n_epochs``, ``best_epoch``,
-        ``stopped_early``, ``device`` and ``device_data``: ``"dense"`` or ``"csr"`` for a copy
-        of the data on the GPU, ``"stream"`` for minibatches copied from the host);
-        ``"history"`` (per epoch: ``train_loss``, ``val_loss``, ``ortho_penalty``,
-        ``unit_corr_norm``, ``seconds``); ``"var_names"`` (the genes used, in model order);
-        ``"weights"`` (the network's state as arrays, read by :func:`scsaliency.get.model`);
-        ``"format_version"``; with ``batch_key``, ``"batch_categories"`` (per key, the batches
-        in the order of the network's batch columns). With ``n_runs > 1``, ``"consensus"``:
-        ``"units"`` (DataFrame indexed by unit: ``runs``, the share of the runs with a program
-        in the unit's cluster; ``cosine``, the median cosine of those programs to the unit's;
-        ``n_programs``, how many) and ``"params"`` (``n_runs``, ``seeds``, ``threshold``,
-        ``min_share``, ``n_latent_runs``, the runs' units, ``n_clusters``, all clusters found,
-        and ``torch_threads``, the thread count the runs were trained with); ``params["n_latent"]``
-        is then the number of consensus units.
+        The model: ``"params"`` (the settings above, ``n_epochs``, ``best_epoch``,
+        ``stopped_early``, ``device``, ``device_data``); ``"history"`` (per epoch:
+        ``train_loss``, ``val_loss``, ``ortho_penalty``, ``unit_corr_norm``, ``seconds``);
+        ``"var_names"`` (the genes used, in model order); ``"weights"`` (read by
+        :func:`scsaliency.get.model`); ``"format_version"``; with ``batch_key``,
+        ``"batch_categories"``. With ``n_runs > 1``, ``"consensus"``: ``"units"`` (per unit:
+        ``runs``, the share of runs with a program in its cluster; ``cosine``; ``n_programs``)
+        and ``"params"`` (``n_runs``, ``seeds``, ``threshold``, ``min_share``,
+        ``n_latent_runs``, ``n_clusters``, ``torch_threads``); ``params["n_latent"]`` is then
+        the number of consensus units.
     ``adata.varm[key_added + "_programs"]``
-        With the additive decoder: genes x units, each unit's gene program (the fold change
-        over the gene's mean that one unit of activity adds; NaN for genes not used), as
-        :func:`scsaliency.get.programs` returns it.
+        Additive decoder: genes x units, each unit's program (fold change over the gene's
+        mean per unit of activity; NaN for genes not used), as :func:`scsaliency.get.programs`.
 
     Notes
     -----
-    For a neighbour graph, Leiden or UMAP, use the square root of the representation
-    (``adata.obsm["X_ortho_ae_sqrt"] = np.sqrt(adata.obsm["X_ortho_ae"])``): an activity's noise
-    grows with it, as a count's does.
-
-    ``adata.X`` and layers are never modified. Cells with no counts in the used genes are kept
-    with an all-zero input, and a warning gives their number.
+    For neighbours, Leiden or UMAP use ``np.sqrt(adata.obsm["X_ortho_ae"])``: an activity's
+    noise grows with it, as a count's does. ``adata.X`` and layers are never modified; cells
+    without counts in the used genes are kept (all-zero input, with a warning).
     """
     settings = dict(
         n_latent=n_latent,

@@ -80,9 +80,7 @@ def stability(
     labels, and a program may carry several sets. A stable program that repeats another's
     biology (two complement programs) also carries the found set it is strongest on, at a median
     z-score of at least 4 there. A single run's labels change with the seed for about half of its
-    units; these consensus labels over 6 runs reproduce far better (carried sets at a Jaccard of
-    0.78-0.91 between answers with disjoint seeds on PBMC 3k, Paul15 and Kang 2018 over 8 splits
-    of 12 runs, where a vote per cluster gave 0.58-0.83, :doc:`/benchmarks`).
+    units; these consensus labels reproduce far better (:doc:`/benchmarks`).
 
     :func:`scsaliency.get.units` then shows each unit's ``stability``, ``consensus_set`` and
     ``consensus_sets``;
@@ -91,8 +89,7 @@ def stability(
     :func:`scsaliency.get.geneset_stability` shows, per gene set, the share of runs in which
     some unit carries it, its median z-score and the program that carries it: a set carried in
     every run is a finding that does not depend on the seed, whichever unit carries it; one
-    carried in half of the runs or fewer is not (measured on PBMC 3k, Paul15 and Kang 2018,
-    :doc:`/benchmarks`).
+    carried in half of the runs or fewer is not (:doc:`/benchmarks`).
 
     Parameters
     ----------
@@ -104,10 +101,8 @@ def stability(
     {model_key}
     n_runs
         Repeated runs. Each costs one training (and with ``gene_sets`` one saliency and
-        impact); 5 gives stability in steps of 1/6. With 5, two answers with disjoint seeds
-        carried the same consensus sets at a Jaccard of 0.78-0.91 on PBMC 3k, Paul15 and Kang
-        2018, with 2 (3 runs) at 0.66-0.79 (:doc:`/benchmarks`); raise it when the gene sets are the
-        finding and the time allows.
+        impact); 5 gives stability in steps of 1/6. More runs reproduce the consensus sets
+        better (:doc:`/benchmarks`): raise it when the gene sets are the finding.
     threshold
         Cosine above which a run's program counts as the same program: to the unit's program
         for the unit's stability, to the cluster's median for the consensus program.
