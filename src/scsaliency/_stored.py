@@ -192,15 +192,23 @@ def stored_module(adata: AnnData, key: str) -> OrthoAE:
     return build_module(_upgrade(entry_of(adata, key), key))
 
 
+def _checked(adata: AnnData, key: str, fields: tuple[str, ...], missing: str) -> Mapping:
+    """``adata.uns[key]`` if it is a mapping with ``fields``; else ``KeyError(missing)``."""
+    entry = adata.uns.get(key)
+    if not isinstance(entry, Mapping) or any(f not in entry for f in fields):
+        raise KeyError(missing)
+    return entry
+
+
 def entry_of(adata: AnnData, key: str) -> Mapping:
     """``adata.uns[key]`` checked to be a stored model, with a clear error otherwise."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "weights" not in entry or "var_names" not in entry:
-        raise KeyError(
-            f"No trained model in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae(adata, "
-            f"key_added={key!r}) first."
-        )
-    return entry
+    return _checked(
+        adata,
+        key,
+        ("weights", "var_names"),
+        f"No trained model in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae(adata, "
+        f"key_added={key!r}) first.",
+    )
 
 
 def build_module(entry: Mapping) -> OrthoAE:
@@ -290,13 +298,13 @@ def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
 
 def impact_entry(adata: AnnData, key: str = "geneset_impact") -> Mapping:
     """``adata.uns[key]`` checked to hold a gene-set impact, with a clear error otherwise."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "impact" not in entry or "scaled" not in entry:
-        raise KeyError(
-            f"No gene-set impact in adata.uns[{key!r}]. Run "
-            f"scsaliency.tl.geneset_impact(adata, gene_sets, key_added={key!r}) first."
-        )
-    return entry
+    return _checked(
+        adata,
+        key,
+        ("impact", "scaled"),
+        f"No gene-set impact in adata.uns[{key!r}]. Run "
+        f"scsaliency.tl.geneset_impact(adata, gene_sets, key_added={key!r}) first.",
+    )
 
 
 def saliency_entry(adata: AnnData, key: str = "saliency") -> Mapping:
@@ -307,11 +315,8 @@ def saliency_entry(adata: AnnData, key: str = "saliency") -> Mapping:
 
 def history_of(adata: AnnData, key: str = "ortho_ae") -> tuple[pd.DataFrame, Mapping]:
     """The training history (epochs x measures) and the settings of the model ``key``."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "history" not in entry:
-        raise KeyError(
-            f"No training history in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae first."
-        )
+    missing = f"No training history in adata.uns[{key!r}]. Run scsaliency.tl.ortho_ae first."
+    entry = _checked(adata, key, ("history", "params"), missing)
     return entry["history"], entry["params"]
 
 
@@ -334,10 +339,8 @@ def stability_entry(adata: AnnData, key: str = "ortho_ae", *, sets: bool = False
 
 def scan_entry(adata: AnnData, key: str = "n_latent_scan") -> Mapping:
     """``adata.uns[key]`` checked to hold a ``tl.n_latent_scan`` result."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "table" not in entry:
-        raise KeyError(f"No scan in adata.uns[{key!r}]. Run scsaliency.tl.n_latent_scan first.")
-    return entry
+    missing = f"No scan in adata.uns[{key!r}]. Run scsaliency.tl.n_latent_scan first."
+    return _checked(adata, key, ("table",), missing)
 
 
 def stored_units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame | None:

@@ -29,6 +29,10 @@ TEXTS = {
     with ``gene_sets``.
 key
     The model's ``key_added``.""",
+    "impact_result": """adata
+    AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
+key
+    Its ``key_added``.""",
     "show_save": """show, save, return_fig
     As in scanpy: ``show`` the figure (``None``: when ``sc.settings.autoshow`` and an
     interactive backend); ``save`` it to a path (``True``: ``sc.settings.figdir`` with the

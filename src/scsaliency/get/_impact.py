@@ -7,17 +7,16 @@ import pandas as pd
 from anndata import AnnData
 
 from .._stored import impact_entry
+from .._utils.docs import doc_params
 
 
+@doc_params("impact_result")
 def impact(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     """Whole-data gene-set impacts as a tidy table.
 
     Parameters
     ----------
-    adata
-        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
-    key
-        Its ``key_added``.
+    {impact_result}
 
     Returns
     -------

@@ -6,17 +6,16 @@ import pandas as pd
 from anndata import AnnData
 
 from .._stored import stored_units
+from .._utils.docs import doc_params
 
 
+@doc_params("impact_result")
 def units(adata: AnnData, key: str = "geneset_impact") -> pd.DataFrame:
     """Which unit carries which gene set, one row per unit.
 
     Parameters
     ----------
-    adata
-        AnnData with ``uns[key]`` from :func:`scsaliency.tl.geneset_impact`.
-    key
-        Its ``key_added``.
+    {impact_result}
 
     Returns
     -------
