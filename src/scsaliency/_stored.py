@@ -285,12 +285,7 @@ ROBUST_ZSCORE = 5.0
 
 def saliency_frame(adata: AnnData, key: str = "saliency") -> pd.DataFrame:
     """Model genes x units of ``varm[key]`` as a DataFrame (units named ``"0"``, ``"1"``, ...)."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "var_names" not in entry or key not in adata.varm:
-        raise KeyError(
-            f"No saliency under {key!r}. Run scsaliency.tl.saliency(adata, "
-            f"key_added={key!r}) first."
-        )
+    entry = saliency_entry(adata, key)
     genes = np.asarray(entry["var_names"]).astype(str)
     m = adata.varm[key][adata.var_names.get_indexer(genes)]
     return pd.DataFrame(m, index=genes, columns=[str(k) for k in range(m.shape[1])])
@@ -309,8 +304,13 @@ def impact_entry(adata: AnnData, key: str = "geneset_impact") -> Mapping:
 
 def saliency_entry(adata: AnnData, key: str = "saliency") -> Mapping:
     """``adata.uns[key]`` checked to hold a saliency result (with ``varm[key]``)."""
-    saliency_frame(adata, key)  # raises with the message that says what to run
-    return adata.uns[key]
+    missing = (
+        f"No saliency under {key!r}. Run scsaliency.tl.saliency(adata, key_added={key!r}) first."
+    )
+    entry = _checked(adata, key, ("var_names",), missing)
+    if key not in adata.varm:
+        raise KeyError(missing)
+    return entry
 
 
 def history_of(adata: AnnData, key: str = "ortho_ae") -> tuple[pd.DataFrame, Mapping]:
@@ -322,13 +322,11 @@ def history_of(adata: AnnData, key: str = "ortho_ae") -> tuple[pd.DataFrame, Map
 
 def stability_entry(adata: AnnData, key: str = "ortho_ae", *, sets: bool = False) -> Mapping:
     """``adata.uns[key]["stability"]`` of a model, checked; ``sets``: measured with gene sets."""
-    entry = adata.uns.get(key)
-    if not isinstance(entry, Mapping) or "stability" not in entry:
-        raise KeyError(
-            f"No stability for the model in adata.uns[{key!r}]. Run "
-            f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) first."
-        )
-    stab = entry["stability"]
+    missing = (
+        f"No stability for the model in adata.uns[{key!r}]. Run "
+        f"scsaliency.tl.stability(adata, gene_sets, model_key={key!r}) first."
+    )
+    stab = _checked(adata, key, ("stability",), missing)["stability"]
     if sets and "sets" not in stab:
         raise KeyError(
             f"The stability of adata.uns[{key!r}] was measured without gene sets. Run "

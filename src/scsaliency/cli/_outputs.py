@@ -16,9 +16,12 @@ from .. import get, pl, tl
 def _aligned_rep(adata: AnnData, seed: int, progress: bool) -> str | None:
     """``tl.align`` when the model has batches and the data more than one: its obsm key."""
     try:
-        tl.align(adata, random_state=seed, progress=progress)
-    except ValueError:  # trained without batches, or the data hold a single batch
+        keys = get.batch_effects(adata, n_top=1)["batch_key"].unique()
+    except ValueError:  # the model was trained without batch_key: nothing to align
         return None
+    if all(adata.obs[k].nunique() < 2 for k in keys):
+        return None
+    tl.align(adata, random_state=seed, progress=progress)
     return "X_ortho_ae_aligned"
 
 
@@ -135,6 +138,9 @@ def tables(
 
 
 def _groups(adata: AnnData, groupby: str) -> list[str]:
-    """The groups of ``groupby`` that hold cells (the command line made the column categorical)."""
-    counts = adata.obs[groupby].value_counts(sort=False)
-    return [str(g) for g, n in counts.items() if n > 0]
+    """The groups of ``groupby``, as ``tl.geneset_impact`` stored them.
+
+    The command line made the column categorical from the labelled cells, so every category
+    holds cells.
+    """
+    return [str(g) for g in adata.obs[groupby].cat.categories]

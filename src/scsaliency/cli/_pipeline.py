@@ -136,17 +136,10 @@ def _check_input(adata: AnnData, args: argparse.Namespace) -> None:
         raise CLIError(
             f"{args.input}: no cells or no genes (shape {adata.n_obs} x {adata.n_vars})."
         )
-    if args.groupby is not None and args.groupby not in adata.obs.columns:
-        raise CLIError(
-            f"--groupby {args.groupby!r} is not a column of obs "
-            f"(columns: {', '.join(adata.obs.columns) or 'none'})."
-        )
+    if args.groupby is not None:
+        _require_column(adata, "--groupby", args.groupby)
     for key in args.batch_key:
-        if key not in adata.obs.columns:
-            raise CLIError(
-                f"--batch-key {key!r} is not a column of obs "
-                f"(columns: {', '.join(adata.obs.columns) or 'none'})."
-            )
+        _require_column(adata, "--batch-key", key)
     if args.stability and args.reference is not None:
         raise CLIError(
             "--stability retrains the model, which --reference does not train; "
@@ -162,11 +155,16 @@ def _check_input(adata: AnnData, args: argparse.Namespace) -> None:
             raise CLIError(
                 "--sample-key needs --groupby: samples are the replicates of a group test."
             )
-        if args.sample_key not in adata.obs.columns:
-            raise CLIError(
-                f"--sample-key {args.sample_key!r} is not a column of obs "
-                f"(columns: {', '.join(adata.obs.columns) or 'none'})."
-            )
+        _require_column(adata, "--sample-key", args.sample_key)
+
+
+def _require_column(adata: AnnData, flag: str, key: str) -> None:
+    """``key`` (given as ``flag``) must be a column of ``obs``."""
+    if key not in adata.obs.columns:
+        raise CLIError(
+            f"{flag} {key!r} is not a column of obs "
+            f"(columns: {', '.join(adata.obs.columns) or 'none'})."
+        )
 
 
 def _explain(

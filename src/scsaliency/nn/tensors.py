@@ -219,16 +219,13 @@ class CellMatrix:
             for idx, x in self.batches(cells, batch_size, device=device, shuffle=shuffle):
                 yield idx, x, None
             return
-        cells = np.asarray(cells)
-        size = max(len(cells) if batch_size is None else batch_size, 1)
-        if shuffle is not None:
-            cells = cells[torch.randperm(len(cells), generator=shuffle).numpy()]
+        cells, size = self._order(cells, batch_size, shuffle)
         for start in range(0, len(cells), size):
             idx = cells[start : start + size]
             block, rows, cols, values = self._gather(idx.astype(np.int64, copy=False))
             x = torch.from_numpy(block)
             if self.covariates is not None:
-                x = torch.cat([x, torch.from_numpy(self.covariates[idx])], dim=1)
+                x = torch.cat([x, self._covariates_of(idx, x.device)], dim=1)
             flat = torch.from_numpy(rows * self.n_vars + cols)
             nz = Nonzero(
                 flat, torch.from_numpy(rows), torch.from_numpy(cols), torch.from_numpy(values)
@@ -243,6 +240,20 @@ class CellMatrix:
             self._cov_device = torch.from_numpy(self.covariates).to(device)
         return self._cov_device.index_select(0, torch.from_numpy(idx).to(device))
 
+    def _order(
+        self, cells: np.ndarray | None, batch_size: int | None, shuffle: torch.Generator | None
+    ) -> tuple[np.ndarray, int]:
+        """The cells in the order minibatches visit them, and the minibatch size.
+
+        In-memory data is shuffled as a whole (one permutation of ``cells`` per call); backed
+        data is shuffled block by block by :meth:`_gene_batches`.
+        """
+        cells = np.arange(self.n_obs) if cells is None else np.asarray(cells)
+        size = max(len(cells) if batch_size is None else batch_size, 1)
+        if shuffle is not None and self.in_memory:
+            cells = cells[torch.randperm(len(cells), generator=shuffle).numpy()]
+        return cells, size
+
     def _gene_batches(
         self,
         cells: np.ndarray | None,
@@ -252,10 +263,7 @@ class CellMatrix:
         shuffle: torch.Generator | None,
     ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """:meth:`batches` of the genes alone."""
-        cells = np.arange(self.n_obs) if cells is None else np.asarray(cells)
-        size = max(len(cells) if batch_size is None else batch_size, 1)
-        if shuffle is not None and self.in_memory:
-            cells = cells[torch.randperm(len(cells), generator=shuffle).numpy()]
+        cells, size = self._order(cells, batch_size, shuffle)
         copy = self.place(device)
         if copy is not None:
             on_device = torch.from_numpy(cells).to(copy.device)
@@ -329,7 +337,7 @@ class _DeviceCopy:
     def csr(cls, data: CellMatrix, device: torch.device) -> _DeviceCopy:
         x = data._x  # CSR of the used genes, in the order of ``data.genes``
         # Column j of ``x`` is model gene ``where[j]`` (model genes the matrix lacks stay zero).
-        where = np.flatnonzero(data.present)
+        where = data._where
         as_t = lambda a, dt: torch.as_tensor(a, dtype=dt).to(device)  # noqa: E731
         return cls(
             "csr",

@@ -196,8 +196,8 @@ def _validation_loss(module, data, val_cells, device) -> tuple[float, int, float
     """Validation NLL (mean over genes, summed over cells), cells, the units' correlation norm."""
     module.eval()
     nll, n, zs = torch.zeros((), dtype=torch.float64, device=device), 0, []
-    for _, x in data.batches(val_cells, 1024, device=device):
-        z, batch_nll = module(x, nll=True)
+    for _, x, nz in data.count_batches(val_cells, 1024, device=device):
+        z, batch_nll = module(x, nll=True, nonzero=nz)
         nll += batch_nll.double() * len(x)
         n += len(x)
         zs.append(z)
